@@ -1,0 +1,5 @@
+"""python -m mobilekd"""
+
+from mobilekd.cli import main
+
+main()

@@ -1,0 +1,114 @@
+"""Command line: each command parses options and calls the library. Errors in what the user gave
+(MobileKDError) print one clear line and exit 2, with no traceback; bugs still show theirs."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from mobilekd import __version__
+from mobilekd.errors import MobileKDError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Distill, compress, export, verify, benchmark, gate and bundle phone-sized models.")
+pipeline_app = typer.Typer(no_args_is_help=True, help="Run, check and inspect pipeline files.")
+app.add_typer(pipeline_app, name="pipeline")
+err = Console(stderr=True)
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Map user mistakes to exit code 2 with a one-line message."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MobileKDError as e:
+            err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mobilekd {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                              help="Print the version and exit.")) -> None:
+    """mobilekd: turn a big model into one that runs well on a phone, and prove it fits."""
+
+
+PipelineArg = typer.Argument(None, help="Pipeline YAML (default: the built-in quickstart).")
+SetOpt = typer.Option([], "--set", help="Override a key: --set distill.epochs=2, --set quantize=null.")
+
+
+@pipeline_app.command("run")
+@user_errors
+def pipeline_run(
+    file: Optional[Path] = PipelineArg,
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/<name>)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Datasets folder (or $MOBILEKD_DATA_DIR)."),
+    overrides: list[str] = SetOpt,
+    force: bool = typer.Option(False, "--force", help="Re-run every stage, ignoring the cache."),
+    from_stage: Optional[str] = typer.Option(None, "--from", help="Re-run from this stage on."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (for CI logs)."),
+) -> None:
+    """Run a pipeline; exit 1 when the gate fails."""
+    from mobilekd.pipeline import run_pipeline
+    from mobilekd.pipeline_file import load_pipeline
+    from mobilekd.progress import Reporter
+    from mobilekd.tables import print_summary
+
+    cfg = load_pipeline(file, overrides)
+    with Reporter(quiet=quiet) as reporter:
+        outcome = run_pipeline(cfg, run_dir=out, data_dir=data_dir, force=force, from_stage=from_stage, reporter=reporter)
+    print_summary(outcome.summary, str(outcome.run_dir))
+    raise typer.Exit(0 if outcome.gate_passed else 1)
+
+
+@pipeline_app.command("validate")
+@user_errors
+def pipeline_validate(file: Optional[Path] = PipelineArg, overrides: list[str] = SetOpt) -> None:
+    """Check a pipeline file; run nothing."""
+    from mobilekd.pipeline_file import load_pipeline
+
+    cfg = load_pipeline(file, overrides)
+    on = [k for k in ("data", "teacher", "distill", "prune", "quantize", "export", "verify", "bench", "gate", "bundle")
+          if getattr(cfg, k) is not None]
+    typer.echo(f"{file or 'quickstart'}: valid pipeline {cfg.name!r}; stages on: {', '.join(on)}")
+
+
+@pipeline_app.command("show")
+@user_errors
+def pipeline_show(file: Optional[Path] = PipelineArg, overrides: list[str] = SetOpt,
+                  out: Optional[Path] = typer.Option(None, "--out", help="Run directory to compare with.")) -> None:
+    """Print the resolved pipeline and which stages a run would reuse from the cache."""
+    from rich.table import Table
+
+    from mobilekd.pipeline import plan
+    from mobilekd.pipeline_file import load_pipeline, resolved_yaml
+
+    cfg = load_pipeline(file, overrides)
+    typer.echo(resolved_yaml(cfg))
+    t = Table(title="stages")
+    for c in ("stage", "state", "key"):
+        t.add_column(c)
+    for row in plan(cfg, out):
+        t.add_row(row["stage"], row["state"], row["key"])
+    Console().print(t)
+
+
+def main() -> None:
+    app(prog_name="mobilekd")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""What a stage may see: the pipeline, its own folder, and what earlier stages returned.
+
+Loading of shared inputs (the dataset arrays, the models earlier stages saved) happens here once
+per run, so no stage re-reads or re-builds what another already did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel
+from torch import nn
+
+from mobilekd.config import PipelineConfig
+from mobilekd.data import Dataset, DatasetInfo, Split
+from mobilekd.errors import StageError
+from mobilekd.progress import Reporter
+from mobilekd.store import read_json
+
+
+class ModelRef(BaseModel):
+    """How to rebuild a model an earlier stage saved: a state dict for a named factory, or a
+    torch.export program (.pt2) when the architecture itself changed (pruning, quantization)."""
+
+    kind: Literal["state_dict", "program"]
+    path: str  # relative to the run directory
+    name: str | None = None
+    args: dict[str, Any] = {}
+
+
+@dataclass
+class RunContext:
+    config: PipelineConfig
+    run_dir: Path
+    data_dir: Path | None
+    reporter: Reporter
+    results: dict[str, BaseModel] = field(default_factory=dict)
+    _memo: dict[str, Any] = field(default_factory=dict)
+
+    def stage_dir(self, name: str) -> Path:
+        d = self.run_dir / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def rel(self, path: Path) -> str:
+        return Path(path).resolve().relative_to(self.run_dir.resolve()).as_posix()
+
+    def path(self, rel: str) -> Path:
+        return self.run_dir / rel
+
+    def result(self, name: str) -> Any:
+        return self.results.get(name)
+
+    def require(self, name: str, needed_by: str) -> Any:
+        r = self.results.get(name)
+        if r is None:
+            raise StageError(f"{needed_by}: needs the {name!r} stage, which is switched off (set {name}: ... in the pipeline)")
+        return r
+
+    # -- shared inputs -------------------------------------------------------------------------
+    def dataset(self) -> Dataset:
+        if "dataset" not in self._memo:
+            data = self.require("data", "dataset")
+            info = DatasetInfo.model_validate(read_json(self.path(data.info)))
+            splits = {}
+            for name in ("train", "val", "test"):
+                with np.load(self.path(data.splits[name])) as z:
+                    inputs = {s.name: z[f"input.{s.name}"] for s in info.inputs}
+                    splits[name] = Split(inputs, z["targets"])
+            self._memo["dataset"] = Dataset(info, splits["train"], splits["val"], splits["test"])
+        return self._memo["dataset"]
+
+    def load_model(self, ref: ModelRef, key: str) -> nn.Module:
+        memo_key = f"model:{ref.path}"
+        if memo_key not in self._memo:
+            if ref.kind == "program":
+                import torch
+
+                self._memo[memo_key] = torch.export.load(str(self.path(ref.path))).module()
+            else:
+                from mobilekd.models import build_model, load_state
+
+                model = build_model(ref.name or "", ref.args, self.dataset().info, key=key)
+                self._memo[memo_key] = load_state(model, self.path(ref.path), key=key).eval()
+        return self._memo[memo_key]
+
+    def teacher(self) -> nn.Module:
+        return self.load_model(self.require("teacher", "teacher").model, "teacher")
+
+    def student_ref(self) -> tuple[str, ModelRef]:
+        """The newest float student: pruned if pruning ran, else distilled, else the teacher."""
+        for stage in ("prune", "distill", "teacher"):
+            r = self.results.get(stage)
+            if r is not None:
+                return stage, r.model
+        raise StageError("no model: the teacher stage is required")
+
+    def student(self) -> nn.Module:
+        stage, ref = self.student_ref()
+        return self.load_model(ref, stage)

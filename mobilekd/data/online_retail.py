@@ -1,0 +1,243 @@
+"""UCI Online Retail as a next-purchase task: from a customer's last K purchased items, rank the
+whole catalogue so that the items of their next invoice come first.
+
+Split by time, per customer (so that no future purchase leaks into training): the last invoice is
+the test example, the one before it the validation example, every earlier item a training target.
+Customers with fewer than 3 invoices have nothing to hold out and only train. Item ids: 0 padding,
+1 unknown (fewer than `min_count` training invoices), 2.. the vocabulary by training popularity.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pydantic
+
+from mobilekd import store
+from mobilekd.data import Dataset, DatasetInfo, Split
+from mobilekd.data.download import fetch, file_digest, resolve_data_dir
+from mobilekd.errors import ConfigError, DataError
+from mobilekd.specs import StrictModel, TensorSpec
+
+FOLDER = "online-retail"
+PARQUET = "online_retail.parquet"
+PARQUET_SHA256 = "518b36c8452f511e938535aebce2c3ea051432fe999bd85e81720ebb07af5931"
+# UCI publishes no checksum for the zip: a download is checked by its content (rows, columns) and
+# the parquet converted from it is pinned by a sidecar file holding its sha256.
+SIDECAR = "online_retail.parquet.source.json"
+ZIP_URLS = ("https://archive.ics.uci.edu/static/public/352/online+retail.zip",)
+XLSX_NAME = "Online Retail.xlsx"
+RAW_ROWS = 541_909
+COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country")
+PAD, UNK = 0, 1
+# A catalogue item's code is five digits with an optional letter suffix (85123A, 84029E, 22423).
+# Everything else is a service line, not a product: POST, DOT, C2 (carriage), M/m (manual), D
+# (discount), S (samples), B (bad debt), BANK CHARGES, AMAZONFEE, CRUK, PADS, gift_0001_* (vouchers)
+# and DCGS* (a marketplace's ad-hoc codes).
+PRODUCT_CODE = r"^\d{5}[A-Za-z]{0,2}$"
+LICENSE = "CC BY 4.0"
+CITATION = "Chen, D. (2015). Online Retail. UCI Machine Learning Repository. doi:10.24432/C5BW33"
+
+
+class OnlineRetailOptions(StrictModel):
+    history: int = pydantic.Field(20, ge=1, le=512)  # K, the model's input length
+    min_count: int = pydantic.Field(5, ge=1)  # training invoices an item needs to get its own id
+    max_relevant: int = pydantic.Field(50, ge=1)  # cap on an evaluation invoice's relevant items
+    max_train_examples: int | None = pydantic.Field(None, ge=1)  # seeded subsample, for speed
+    max_customers: int | None = pydantic.Field(None, ge=1)  # the first N customers by id (tests)
+
+
+def read_raw(data_dir: Path | None = None) -> pd.DataFrame:
+    """The raw 541,909 lines, from the verified local parquet or a fresh download."""
+    folder = resolve_data_dir(data_dir) / FOLDER
+    path = folder / PARQUET
+    if not path.exists():
+        _download(folder)
+    actual = file_digest(path)
+    if actual != PARQUET_SHA256:
+        sidecar = folder / SIDECAR
+        pinned = store.read_json(sidecar).get("sha256") if sidecar.exists() else None
+        if actual != pinned:
+            raise DataError(
+                f"{path}: sha256 is {actual}, expected {PARQUET_SHA256} (the project's copy)"
+                + (f" or {pinned} (converted from the UCI download)" if pinned else "")
+                + "; delete it to download the official release again"
+            )
+    return pd.read_parquet(path)
+
+
+def _download(folder: Path) -> None:
+    """UCI zip -> 'Online Retail.xlsx' -> parquet (+ sidecar). Reading the xlsx takes minutes,
+    so the parquet is what later loads read."""
+    folder.mkdir(parents=True, exist_ok=True)
+    zpath = folder / "online_retail.zip"
+    zip_sha = fetch(ZIP_URLS, zpath, expected=None) if not zpath.exists() else file_digest(zpath)
+    try:
+        with zipfile.ZipFile(zpath) as zf, zf.open(XLSX_NAME) as fh:
+            df = pd.read_excel(fh, dtype={"InvoiceNo": str, "StockCode": str, "Description": str})
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise DataError(f"{zpath}: not the UCI release (expected a zip holding {XLSX_NAME!r}): {exc}") from None
+    if len(df) != RAW_ROWS or tuple(df.columns) != COLUMNS:
+        raise DataError(f"{zpath}: expected {RAW_ROWS} rows with columns {COLUMNS}, got {len(df)} rows, "
+                        f"columns {tuple(df.columns)}")
+    df["Description"] = df["Description"].astype(str)
+    df["CustomerID"] = df["CustomerID"].astype("float64")
+    with store.atomic_path(folder / PARQUET) as tmp:
+        df.to_parquet(tmp, index=False)
+    store.write_json(folder / SIDECAR, {"sha256": store.sha256_file(folder / PARQUET), "source": ZIP_URLS[0],
+                                        "source_sha256": zip_sha})
+
+
+def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Apply the rules in order. `dropped` counts lines still present when a rule runs (they sum to
+    raw - kept); `matched_raw` counts every raw line a rule matches on its own (rules overlap)."""
+    report: dict = {"lines_raw": int(len(df)), "dropped": {}, "matched_raw": {}}
+    rules = (
+        ("cancellation", lambda d: d["InvoiceNo"].astype(str).str.startswith("C")),
+        ("no_customer", lambda d: d["CustomerID"].isna()),
+        ("non_positive_quantity", lambda d: d["Quantity"] <= 0),
+        ("non_product_code", lambda d: ~d["StockCode"].astype(str).str.match(PRODUCT_CODE)),
+    )
+    raw = df
+    for name, rule in rules:
+        report["matched_raw"][name] = int(rule(raw).sum())
+        drop = rule(df).to_numpy()
+        report["dropped"][name] = int(drop.sum())
+        df = df.loc[~drop]
+    # The same item twice in one invoice is one purchase event: keep its first line.
+    dup = df.duplicated(["InvoiceNo", "StockCode"]).to_numpy()
+    report["dropped"]["repeat_in_invoice"] = int(dup.sum())
+    df = df.loc[~dup]
+    report["lines_kept"] = int(len(df))
+    report["rule"] = {"non_product_code": f"StockCode not matching {PRODUCT_CODE}"}
+    return df, report
+
+
+def build(df: pd.DataFrame, *, seed: int, opts: OnlineRetailOptions) -> Dataset:
+    """Cleaned lines -> vocabulary and train/val/test examples (see the module docstring)."""
+    cleaned, report = clean(df)
+    d = cleaned.assign(_line=np.arange(len(cleaned)))
+    if opts.max_customers is not None:
+        keep = np.sort(d["CustomerID"].unique())[: opts.max_customers]
+        d = d[d["CustomerID"].isin(keep)]
+    # Invoice order per customer: first timestamp, then invoice number; lines keep file order.
+    inv_date = d.groupby("InvoiceNo")["InvoiceDate"].transform("min")
+    d = d.assign(_date=inv_date).sort_values(["CustomerID", "_date", "InvoiceNo", "_line"], kind="stable")
+    cust = d["CustomerID"].to_numpy()
+    invoice = d["InvoiceNo"].astype(str).to_numpy()
+    codes = d["StockCode"].astype(str).to_numpy()
+    n = len(d)
+    cust_start = np.r_[True, cust[1:] != cust[:-1]]
+    inv_start = np.r_[True, (invoice[1:] != invoice[:-1]) | (cust[1:] != cust[:-1])]
+    cust_id = np.cumsum(cust_start) - 1
+    inv_rank = np.cumsum(inv_start) - 1  # global invoice index, increasing within a customer
+    first_inv = inv_rank[cust_start][cust_id]
+    n_inv = np.bincount(cust_id, weights=inv_start).astype(np.int64)[cust_id]
+    pos_inv = inv_rank - first_inv  # 0-based invoice position within the customer
+    heldout = n_inv >= 3
+    role = np.zeros(n, dtype=np.int8)  # 0 train, 1 val, 2 test
+    role[heldout & (pos_inv == n_inv - 2)] = 1
+    role[heldout & (pos_inv == n_inv - 1)] = 2
+
+    # Vocabulary from the training lines only (one count per invoice, since repeats were collapsed).
+    counts = pd.Series(codes[role == 0]).value_counts()
+    counts = counts[counts >= opts.min_count]
+    order = sorted(counts.index, key=lambda c: (-int(counts[c]), c))
+    index = {c: i + 2 for i, c in enumerate(order)}
+    ids = np.fromiter((index.get(c, UNK) for c in codes), dtype=np.int64, count=n)
+    num_items = len(order) + 2
+
+    K = opts.history
+    starts = np.flatnonzero(cust_start)[cust_id]
+
+    def histories(pos: np.ndarray) -> np.ndarray:
+        """Left-padded last K ids before each global position, within its customer."""
+        idx = pos[:, None] - K + np.arange(K)[None, :]
+        valid = idx >= starts[pos][:, None]
+        return np.where(valid, ids[np.clip(idx, 0, None)], PAD).astype(np.int64)
+
+    # Training: every training line after a customer's first line whose target has an id.
+    train_pos = np.flatnonzero((role == 0) & ~cust_start & (ids != UNK))
+    n_train_all = len(train_pos)
+    rng = np.random.default_rng(seed)
+    if opts.max_train_examples is not None and n_train_all > opts.max_train_examples:
+        train_pos = np.sort(rng.choice(train_pos, size=opts.max_train_examples, replace=False))
+    train = Split({"items": histories(train_pos)}, ids[train_pos][:, None])
+
+    def evaluation(r: int) -> tuple[Split, int]:
+        first = np.flatnonzero((role == r) & inv_start)
+        # A held-out invoice runs to the next invoice start (or the end of the lines).
+        ends = np.r_[inv_starts, n][np.searchsorted(inv_starts, first, side="right")]
+        x = histories(first)
+        y = np.full((len(first), opts.max_relevant), -1, dtype=np.int64)
+        keep = np.zeros(len(first), dtype=bool)
+        for i, (a, b) in enumerate(zip(first, ends)):
+            rel = list(dict.fromkeys(int(v) for v in ids[a:b] if v != UNK))[: opts.max_relevant]
+            y[i, : len(rel)] = rel
+            keep[i] = bool(rel)
+        return Split({"items": x[keep]}, y[keep]), int((~keep).sum())
+
+    inv_starts = np.flatnonzero(inv_start)
+    val, val_empty = evaluation(1)
+    test, test_empty = evaluation(2)
+    descriptions = _descriptions(d)
+    vocabulary = [{"id": PAD, "stock_code": "<pad>", "description": "padding"},
+                  {"id": UNK, "stock_code": "<unk>", "description": f"item seen in < {opts.min_count} training invoices"}]
+    vocabulary += [{"id": index[c], "stock_code": c, "description": descriptions.get(c, "")} for c in order]
+    n_cust = int(cust_start.sum())
+    stats = {
+        "customers": n_cust,
+        "customers_train_only": int((np.bincount(cust_id, weights=inv_start) < 3).sum()),
+        "invoices": int(inv_start.sum()),
+        "lines": n,
+        "items_seen": int(len(np.unique(codes))),
+        "num_items": num_items,
+        "unknown_lines": int((ids == UNK).sum()),
+        "train_examples_all": n_train_all,
+        "train_examples": len(train),
+        "val_examples": len(val),
+        "test_examples": len(test),
+        "val_dropped_all_unknown": val_empty,
+        "test_dropped_all_unknown": test_empty,
+    }
+    info = DatasetInfo(
+        name="online_retail",
+        task="ranking",
+        inputs=(TensorSpec(name="items", dtype="int64", shape=(1, K), low=0, high=num_items),),
+        num_outputs=num_items,
+        labels=tuple(v["stock_code"] for v in vocabulary),
+        preprocessing={"input": "the customer's last K purchased item ids, oldest first, left-padded with 0",
+                       "history": K, "padding_id": PAD, "unknown_id": UNK,
+                       "order": "invoices by time; items of one invoice in invoice line order"},
+        postprocessing={"output": "scores over item ids; ignore ids 0 and 1, rank the rest",
+                        "exclude_ids": [PAD, UNK]},
+        license=LICENSE,
+        citation=CITATION,
+        notes=("customers with fewer than 3 invoices are training-only",
+               "val/test targets: the distinct known items of the held-out invoice, padded with -1"),
+    )
+    return Dataset(info=info, train=train, val=val, test=test,
+                   extras={"cleaning": report, "examples": stats, "vocabulary": vocabulary})
+
+
+def _descriptions(d: pd.DataFrame) -> dict[str, str]:
+    """Most frequent real description of each code (a code's text varies a little over the year)."""
+    desc = d.loc[d["Description"].astype(str) != "nan", ["StockCode", "Description"]]
+    top = desc.groupby(["StockCode", "Description"]).size().reset_index(name="n")
+    top = top.sort_values(["StockCode", "n", "Description"], ascending=[True, False, True])
+    return dict(top.drop_duplicates("StockCode")[["StockCode", "Description"]].itertuples(index=False))
+
+
+def load(data_dir: Path | None = None, *, seed: int, history: int = 20, min_count: int = 5,
+         max_relevant: int = 50, max_train_examples: int | None = None,
+         max_customers: int | None = None) -> Dataset:
+    """Online Retail next-purchase examples; see `build` and docs/data.md for every rule."""
+    try:
+        opts = OnlineRetailOptions(history=history, min_count=min_count, max_relevant=max_relevant,
+                                   max_train_examples=max_train_examples, max_customers=max_customers)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(f"online_retail options: {exc}") from None
+    return build(read_raw(data_dir), seed=seed, opts=opts)

@@ -1,0 +1,45 @@
+"""Batched inference over a split and the task's metrics: the one place models are scored, so the
+teacher, students and int8 models are compared on identical terms."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from mobilekd.data import DatasetInfo, Split
+
+HEADLINE = {"classification": "accuracy", "ranking": "ndcg@10"}
+
+
+def batches(split: Split, info: DatasetInfo, batch_size: int) -> list[tuple[torch.Tensor, ...]]:
+    names = [s.name for s in info.inputs]
+    n = len(split)
+    return [tuple(torch.from_numpy(split.inputs[k][i : i + batch_size]) for k in names)
+            for i in range(0, n, batch_size)]
+
+
+@torch.no_grad()
+def predict(model: nn.Module | Callable[..., torch.Tensor], split: Split, info: DatasetInfo,
+            batch_size: int = 256) -> np.ndarray:
+    """Outputs (N, C) of a model (nn.Module, or a PT2E GraphModule) over a split, in order."""
+    if isinstance(model, nn.Module) and not isinstance(model, torch.fx.GraphModule):
+        model.eval()
+    outs = [model(*xs) for xs in batches(split, info, batch_size)]
+    return torch.cat(outs).float().numpy()
+
+
+def metrics(outputs: np.ndarray, split: Split, info: DatasetInfo) -> dict[str, float]:
+    if info.task == "classification":
+        from mobilekd.metrics.classification import classification_metrics
+
+        return classification_metrics(outputs, split.targets)
+    from mobilekd.metrics.ranking import ranking_metrics
+
+    return ranking_metrics(outputs, split.targets)
+
+
+def evaluate(model: nn.Module | Callable[..., torch.Tensor], split: Split, info: DatasetInfo) -> dict[str, float]:
+    return metrics(predict(model, split, info), split, info)

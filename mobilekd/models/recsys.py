@@ -1,0 +1,142 @@
+"""Next-purchase recommenders: a SASRec teacher and a phone-sized student.
+
+Contract (both): input int64 (B, K) item ids, oldest first, left-padded with 0; output float32
+(B, num_items) scores over the whole catalogue. Padding is masked by arithmetic (multiplying by and
+adding masks), never by branching on values, so torch.export, ONNX, ExecuTorch and CoreML all see
+one static graph. Each model's user representation is the output of its `encoder` submodule,
+(B, dim): the layer that feature- and relation-based distillation hook (`FEATURE_LAYER`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FEATURE_LAYER = "encoder"
+NEG = -1e4  # additive mask value: finite (no NaN when a row is all padding) and safe in float16
+
+
+class _Block(nn.Module):
+    """Pre-norm transformer block: causal self-attention + point-wise feed-forward (SASRec §III-B)."""
+
+    def __init__(self, dim: int, heads: int, ffn: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn, dim))
+        self.drop = nn.Dropout(dropout)
+        self.attn_dropout = dropout
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        b, k, d = x.shape
+        q, key, v = self.qkv(self.norm1(x)).view(b, k, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        p = self.attn_dropout if self.training else 0.0
+        att = F.scaled_dot_product_attention(q, key, v, attn_mask=bias, dropout_p=p)  # (b, h, k, d/h)
+        x = x + self.drop(self.proj(att.transpose(1, 2).reshape(b, k, d)))
+        return x + self.drop(self.ffn(self.norm2(x)))
+
+
+class SASRecEncoder(nn.Module):
+    """Item + learned position embeddings, causal blocks, final norm; returns the last position's
+    state (B, dim), which with left padding is the state after the most recent purchase."""
+
+    def __init__(self, num_items: int, max_len: int, dim: int, heads: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
+        self.items = nn.Embedding(num_items, dim, padding_idx=0)
+        self.positions = nn.Embedding(max_len, dim)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(_Block(dim, heads, 2 * dim, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(dim)
+        causal = torch.triu(torch.full((max_len, max_len), NEG), diagonal=1)
+        self.register_buffer("causal", causal, persistent=False)
+        self.register_buffer("pos_ids", torch.arange(max_len), persistent=False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        keep = (ids != 0).to(self.items.weight.dtype)  # (B, K) 1 for real items
+        x = (self.items(ids) * (self.items.embedding_dim**0.5) + self.positions(self.pos_ids)) * keep[..., None]
+        x = self.drop(x)
+        # (B, 1, K, K): causal mask plus "never attend to a padded key".
+        bias = self.causal[None, None] + ((1.0 - keep) * NEG)[:, None, None, :]
+        for block in self.blocks:
+            x = block(x, bias)
+        return self.norm(x[:, -1])
+
+
+class SASRecTeacher(nn.Module):
+    """SASRec (Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018) with a
+    full-catalogue softmax head, trained with cross-entropy over the next item."""
+
+    def __init__(self, num_items: int, max_len: int = 20, dim: int = 128, heads: int = 2, layers: int = 2,
+                 dropout: float = 0.2, tied: bool = False) -> None:
+        super().__init__()
+        self.encoder = SASRecEncoder(num_items, max_len, dim, heads, layers, dropout)
+        self.head = nn.Linear(dim, num_items)
+        if tied:
+            self.head.weight = self.encoder.items.weight
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(ids))
+
+
+class PoolEncoder(nn.Module):
+    """Item embeddings averaged over the real (non-padding) positions with learned per-position
+    weights (so recency can matter), then a small MLP. Empty history -> the MLP of zeros."""
+
+    def __init__(self, num_items: int, max_len: int, dim: int) -> None:
+        super().__init__()
+        self.items = nn.Embedding(num_items, dim, padding_idx=0)
+        self.position_weight = nn.Parameter(torch.ones(max_len))
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        keep = (ids != 0).to(self.items.weight.dtype) * self.position_weight  # (B, K)
+        pooled = (self.items(ids) * keep[..., None]).sum(dim=1) / keep.abs().sum(dim=1, keepdim=True).clamp(min=1.0)
+        return self.mlp(pooled)
+
+
+class RecStudent(nn.Module):
+    """Embedding + masked weighted mean-pool + MLP + linear head: only ops every mobile runtime
+    runs fast (gather, mul, sum, matmul), about 0.2 M parameters with the real catalogue."""
+
+    def __init__(self, num_items: int, max_len: int = 20, dim: int = 32) -> None:
+        super().__init__()
+        self.encoder = PoolEncoder(num_items, max_len, dim)
+        self.head = nn.Linear(dim, num_items)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(ids))
+
+
+class TopKHead(nn.Module):
+    """Optional app-side wrapper: (scores (B, k), ids (B, k)) of the k best items, padding and
+    unknown excluded. The project's model contract is one output tensor, so this is not the
+    default export; it is for apps that want the ranking done in the model."""
+
+    def __init__(self, model: nn.Module, k: int, exclude_ids: tuple[int, ...] = (0, 1)) -> None:
+        super().__init__()
+        self.model = model
+        self.k = k
+        num_items = model.head.out_features
+        mask = torch.zeros(num_items)
+        mask[list(exclude_ids)] = NEG * 1e4  # far below any real logit, still finite in float32
+        self.register_buffer("exclude", mask, persistent=False)
+
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.topk(self.model(ids) + self.exclude, self.k, dim=-1)
+
+
+def build_sasrec_teacher(num_outputs: int, *, max_len: int = 20, dim: int = 128, heads: int = 2,
+                         layers: int = 2, dropout: float = 0.2, tied: bool = False) -> SASRecTeacher:
+    """Builder used by pipelines: num_outputs is the catalogue size (DatasetInfo.num_outputs)."""
+    return SASRecTeacher(num_outputs, max_len=max_len, dim=dim, heads=heads, layers=layers, dropout=dropout, tied=tied)
+
+
+def build_rec_student(num_outputs: int, *, max_len: int = 20, dim: int = 32) -> RecStudent:
+    """Builder used by pipelines: num_outputs is the catalogue size (DatasetInfo.num_outputs)."""
+    return RecStudent(num_outputs, max_len=max_len, dim=dim)

@@ -1,0 +1,87 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from mobilekd.data import online_retail as ore
+from mobilekd.errors import ConfigError, DataError
+
+A, B, C, D, E = "10001", "10002", "10003", "10004", "10005"
+
+
+def _lines() -> pd.DataFrame:
+    """Two customers. 100 buys I1 {A, B}, I2 {B, C}, I3 {A, D} (val), I4 {C, E} (test); 200 buys
+    I5 {A, C}, I6 {B, D} (two invoices: training only). Plus one line for each cleaning rule.
+    Rows are deliberately not in time order."""
+    rows = [
+        ("536002", B, 2, "2011-01-02", 100.0), ("536002", C, 1, "2011-01-02", 100.0),
+        ("536001", A, 1, "2011-01-01", 100.0), ("536001", B, 1, "2011-01-01", 100.0),
+        ("536001", "POST", 1, "2011-01-01", 100.0),  # non_product_code
+        ("536001", A, 5, "2011-01-01", 100.0),  # repeat_in_invoice
+        ("536003", A, 1, "2011-01-03", 100.0), ("536003", D, 1, "2011-01-03", 100.0),
+        ("536004", C, 1, "2011-01-04", 100.0), ("536004", E, 1, "2011-01-04", 100.0),
+        ("C536009", A, -1, "2011-01-02", 100.0),  # cancellation (also a negative quantity)
+        ("536005", A, 1, "2011-01-01", 200.0), ("536005", C, 1, "2011-01-01", 200.0),
+        ("536005", E, 0, "2011-01-01", 200.0),  # non_positive_quantity
+        ("536006", B, 1, "2011-01-05", 200.0), ("536006", D, 1, "2011-01-05", 200.0),
+        ("536007", A, 1, "2011-01-05", np.nan),  # no_customer
+    ]
+    df = pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "CustomerID"])
+    df["InvoiceDate"] = pd.to_datetime(df["InvoiceDate"])
+    df["Description"] = "item " + df["StockCode"]
+    return df
+
+
+def test_hand_made_customers():
+    ds = ore.build(_lines(), seed=0, opts=ore.OnlineRetailOptions(history=3, min_count=2, max_relevant=3))
+    rep = ds.extras["cleaning"]
+    assert rep["dropped"] == {"cancellation": 1, "no_customer": 1, "non_positive_quantity": 1,
+                              "non_product_code": 1, "repeat_in_invoice": 1}
+    assert rep["matched_raw"]["non_positive_quantity"] == 2  # the cancellation's -1 and the 0
+    assert (rep["lines_raw"], rep["lines_kept"]) == (17, 12)
+    # Training invoices containing each item: A {I1, I5} = 2, B {I1, I2, I6} = 3, C {I2, I5} = 2,
+    # D {I6} = 1, E {} = 0. min_count 2 -> B = 2, then the ties by code A = 3, C = 4; D, E -> 1.
+    assert ds.info.labels == ("<pad>", "<unk>", B, A, C)
+    assert ds.info.num_outputs == 5
+    assert ds.extras["vocabulary"][2] == {"id": 2, "stock_code": B, "description": "item " + B}
+    # Id sequences: customer 100 = I1 [3, 2], I2 [2, 4], I3 [3, 1], I4 [4, 1];
+    # customer 200 = I5 [3, 4], I6 [2, 1]. Targets: every training item but a customer's first
+    # and the unknown D: (100: 2, 2, 4) and (200: 4, 2), each with the K = 3 ids before it.
+    assert ds.train.inputs["items"].tolist() == [[0, 0, 3], [0, 3, 2], [3, 2, 2], [0, 0, 3], [0, 3, 4]]
+    assert ds.train.targets.tolist() == [[2], [2], [4], [4], [2]]
+    # Val: before I3 come [2, 2, 4]; relevant {A=3} (D unknown, dropped). Test: before I4 come
+    # [4, 3, 1] (I2's C, then I3); relevant {C=4} (E dropped). Customer 200 is training-only.
+    assert ds.val.inputs["items"].tolist() == [[2, 2, 4]]
+    assert ds.val.targets.tolist() == [[3, -1, -1]]
+    assert ds.test.inputs["items"].tolist() == [[4, 3, 1]]
+    assert ds.test.targets.tolist() == [[4, -1, -1]]
+    stats = ds.extras["examples"]
+    assert (stats["customers"], stats["customers_train_only"], stats["invoices"]) == (2, 1, 6)
+    assert stats["unknown_lines"] == 3  # D twice, E once
+    spec = ds.info.inputs[0]
+    assert (spec.name, spec.dtype, spec.shape, spec.low, spec.high) == ("items", "int64", (1, 3), 0, 5)
+
+
+def test_real_slice(shared_data_dir):
+    ds = ore.load(shared_data_dir, seed=0, max_customers=60, min_count=1, history=10)
+    x, y = ds.train.inputs["items"], ds.train.targets
+    assert x.dtype == np.int64 and x.shape[1] == 10 and y.shape[1] == 1
+    assert x.min() >= 0 and x.max() < ds.info.num_outputs and (y >= 2).all()
+    # left padding: once a row has an item, no padding follows it
+    first_item = np.argmax(x > 0, axis=1)
+    assert all((row[i:] > 0).all() for row, i in zip(x, first_item) if row.any())
+    assert ds.val.targets.shape[1] == 50 and (ds.val.targets[:, 0] >= 2).all()
+    assert len(ds.val) == len(ds.test) > 0
+    assert ds.extras["examples"]["customers"] == 60
+    sub = ore.load(shared_data_dir, seed=0, max_customers=60, min_count=1, history=10, max_train_examples=100)
+    assert len(sub.train) == 100
+
+
+def test_errors(tmp_path):
+    with pytest.raises(ConfigError, match="history"):
+        ore.load(tmp_path, seed=0, history=0)
+    with pytest.raises(DataError, match="missing"):
+        ore.load(tmp_path / "missing", seed=0)
+    (tmp_path / "online-retail").mkdir()
+    (tmp_path / "online-retail" / "online_retail.parquet").write_bytes(b"not the file")
+    with pytest.raises(DataError, match=ore.PARQUET_SHA256):
+        ore.load(tmp_path, seed=0)
