@@ -3,37 +3,19 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
 
 from mobilekd import __version__
-from mobilekd.errors import MobileKDError
+from mobilekd.commands import user_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Distill, compress, export, verify, benchmark, gate and bundle phone-sized models.")
 pipeline_app = typer.Typer(no_args_is_help=True, help="Run, check and inspect pipeline files.")
 app.add_typer(pipeline_app, name="pipeline")
-err = Console(stderr=True)
-
-
-def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Map user mistakes to exit code 2 with a one-line message."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except MobileKDError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
-            raise typer.Exit(e.exit_code) from None
-
-    return wrapper
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"mobilekd {__version__}")
@@ -104,6 +86,17 @@ def pipeline_show(file: Optional[Path] = PipelineArg, overrides: list[str] = Set
     for row in plan(cfg, out):
         t.add_row(row["stage"], row["state"], row["key"])
     Console().print(t)
+
+
+from mobilekd.commands import bench as _bench  # noqa: E402
+from mobilekd.commands import bundle as _bundle  # noqa: E402
+from mobilekd.commands import export as _export  # noqa: E402
+from mobilekd.commands import gate as _gate  # noqa: E402
+
+app.add_typer(_bench.app, name="bench")
+app.add_typer(_bundle.app, name="bundle")
+app.command("export")(_export.export_command)
+app.command("gate")(_gate.gate_command)
 
 
 def main() -> None:

@@ -12,7 +12,6 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from mobilekd.bench.latency import LatencyOptions
-from mobilekd.compress.prune import PruneOptions
 from mobilekd.compress.quantize import CoreMLQuant, ExecuTorchQuant, OnnxQuant
 from mobilekd.export.types import CoreMLOptions, ExecuTorchOptions, OnnxOptions, Tolerance
 from mobilekd.specs import StrictModel
@@ -40,15 +39,17 @@ class TrainSettings(StrictModel):
     scheduler: Literal["none", "cosine"] = "cosine"
     grad_clip: float | None = Field(None, gt=0)
     early_stopping_patience: int | None = Field(None, ge=1)
-    augment: bool = False
+    augment: bool = False  # random 2-pixel shifts of image inputs (turns the teacher-output cache off)
 
 
 class TeacherConfig(TrainSettings):
-    """The large model: trained here, or loaded from `checkpoint` (a state dict, weights_only)."""
+    """The large model: trained here, loaded from `checkpoint` (a weights_only state dict for `model`,
+    or a torch.export .pt2 program), or taken as built by a `pretrained` module:function factory."""
 
     model: str = Field(description="built-in model name or module.path:function")
     args: dict[str, Any] = {}
     checkpoint: Path | None = None
+    pretrained: bool = False  # the factory returns trained weights: use them, do not train
 
 
 class HintPair(StrictModel):
@@ -68,6 +69,17 @@ class RelationConfig(StrictModel):
     angle_weight: float = Field(2.0, ge=0)
 
 
+class RankingKDConfig(StrictModel):
+    """Ranking distillation (Tang & Wang 2018): the teacher's top-k items as extra positives with
+    position-decaying weights exp(-r / decay); added to the KD loss times `weight`. See
+    mobilekd.distill.ranking.RankingDistillLoss."""
+
+    k: int = Field(10, ge=1, le=1000)
+    decay: float = Field(5.0, gt=0)  # lambda: weight of the teacher's rank r is exp(-r / decay), normalised
+    weight: float = Field(1.0, ge=0)
+    form: Literal["softmax", "binary"] = "softmax"
+
+
 class DistillConfig(TrainSettings):
     """The student and the distillation losses (Hinton KD, FitNets hints, RKD)."""
 
@@ -77,10 +89,20 @@ class DistillConfig(TrainSettings):
     alpha: float = Field(0.5, ge=0, le=1)
     hints: list[HintPair] = []
     relation: RelationConfig | None = None
+    temperature_end: float | None = Field(None, gt=0)  # linear schedule from `temperature` (epoch 1) to this
+    alpha_end: float | None = Field(None, ge=0, le=1)  # linear schedule from `alpha` (epoch 1) to this
+    cache_teacher: bool = True  # memory-map teacher outputs under <run_dir>/.cache (off when augment is on)
+    ranking: RankingKDConfig | None = None  # ranking distillation of the teacher's top-k (ranking tasks)
 
 
-class PruneConfig(PruneOptions):
-    """Pruning options plus the short recovery fine-tune against the teacher."""
+class PruneConfig(StrictModel):
+    """Pruning (mobilekd.compress.prune.PruneOptions' fields) plus the short KD recovery fine-tune."""
+
+    method: Literal["magnitude_unstructured", "structured"] = "structured"
+    ratio: float = Field(0.3, gt=0, lt=1)
+    importance: Literal["l1", "l2", "taylor", "random"] = "l2"
+    global_pruning: bool = False
+    ignore: list[str] = []
 
     finetune_epochs: int = Field(2, ge=0)
     finetune_lr: float = Field(5e-4, gt=0)
@@ -124,16 +146,36 @@ class VerifyConfig(StrictModel):
 
 
 class BenchConfig(LatencyOptions):
-    native: bool = True
-    profiles: list[str] = []
+    native: bool = True  # also time each .pte with the C++ runner (what an app does)
+    eager: bool = True  # also time the teacher and the float student in torch eager (the report's trade-off plot)
+    profiles: list[str] = []  # phone profiles to ESTIMATE latency for (mobilekd/bench/profiles.yaml + user file)
+
+    @field_validator("profiles")
+    @classmethod
+    def _known_profiles(cls, v: list[str]) -> list[str]:
+        from mobilekd.bench.devices import load_profiles
+        from mobilekd.errors import ConfigError
+
+        try:
+            known = load_profiles()
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+        unknown = [p for p in v if p not in known]
+        if unknown:
+            raise ValueError(f"unknown profile(s) {unknown}; expected names from {', '.join(sorted(known))} "
+                             "(or add them to ~/.config/mobilekd/profiles.yaml)")
+        return v
 
 
 class Budget(StrictModel):
-    """One gate check: a metric that summary.json reports, selected by format/variant/model, and a bound."""
+    """One gate check: a value summary.json reports, selected by `model` (a model metric, or its
+    `_drop` `against` another model) or by format/variant (size, parity, latency per runtime and
+    threads, or a phone `profile`'s estimate), bounded by exactly one of min or max. docs/gate.md."""
 
-    metric: str
+    metric: str = Field(min_length=1)
     format: Format | None = None
     variant: str | None = None
+    runtime: Literal["onnxruntime", "executorch-python", "executorch-native", "torch-eager"] | None = None
     threads: int | None = Field(None, ge=1)
     profile: str | None = None
     model: str | None = None
@@ -143,8 +185,11 @@ class Budget(StrictModel):
 
     @model_validator(mode="after")
     def _one_bound(self) -> "Budget":
-        if (self.min is None) == (self.max is None):
-            raise ValueError(f"budget for {self.metric!r} needs exactly one of min or max")
+        from mobilekd.gate import budget_problem
+
+        problem = budget_problem(self)
+        if problem:
+            raise ValueError(problem)
         return self
 
 
@@ -158,6 +203,8 @@ class BundleConfig(StrictModel):
     formats: list[Format] = list(ALL_FORMATS)
     variants: list[Variant] = ["fp32", "int8"]
     golden_samples: int = Field(5, ge=1, le=1000)
+    # How many results the app shows (manifest postprocessing.top_k); None: 1 for classification, verify.k for ranking.
+    top_k: int | None = Field(None, ge=1)
     zip: bool = True
 
 

@@ -1,20 +1,38 @@
 """Budgets -> checks. A budget selects one value of summary.json (a model metric, a metric drop
-against another model, or an artifact's size, latency, memory or parity) and bounds it. A budget
-that names something the run did not produce is an error, never a pass."""
+against another model, or an artifact's size, parity, latency, memory or phone estimate) and bounds
+it. A budget that names something the run did not produce is an error (exit 2), never a pass:
+a CI gate that silently passes because a file went missing is worse than none.
+
+Also renders a gate report for CI: JUnit XML (one testcase per check) and Markdown (a job summary).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
 
 from pydantic import BaseModel
 
-from mobilekd.config import Budget
 from mobilekd.errors import ConfigError
 
-# Artifact metrics: name -> how to read it from one artifact row of summary.json (None: special).
-_LATENCY = {"latency_p50_ms": "p50", "latency_p90_ms": "p90", "latency_p99_ms": "p99", "latency_mean_ms": "mean",
-            "cold_start_ms": "cold_start_ms", "peak_memory_mb": "peak_memory_mb"}
-_FILE = {"bytes": "bytes", "zipped_bytes": "zipped_bytes", "size_mb": "bytes"}
+if TYPE_CHECKING:
+    from mobilekd.config import Budget
+
+# Latency-type artifact metrics -> the LatencyStats field they read.
+LATENCY = {"latency_p50_ms": "p50", "latency_p90_ms": "p90", "latency_p99_ms": "p99", "latency_mean_ms": "mean",
+           "latency_cv": "cv", "cold_start_ms": "cold_start_ms", "peak_memory_mb": "peak_memory_mb"}
+# Of those, the ones a phone estimate (a single number of ms) can stand for.
+ESTIMATED = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms")
+# Size-type artifact metrics (size_mb = bytes / 1e6; weight_bytes = stored weights, all dtypes).
+FILE = ("bytes", "size_mb", "zipped_bytes", "macs", "flops", "weight_bytes")
+PARITY = ("max_abs_err", "max_rel_err", "snr_db", "cosine", "top1_agreement", "topk_overlap")
+PYTHON_RUNTIME = {"onnx": "onnxruntime", "executorch": "executorch-python", "coreml": "coreml"}
+UNITS = {"bytes": "B", "zipped_bytes": "B", "weight_bytes": "B", "size_mb": "MB", "peak_memory_mb": "MB",
+         "cold_start_ms": "ms", **{k: "ms" for k in ESTIMATED}}
+
+
+def is_artifact_metric(metric: str) -> bool:
+    return metric in LATENCY or metric in FILE or metric in PARITY or metric.startswith("weight_bytes_")
 
 
 class Check(BaseModel):
@@ -23,6 +41,7 @@ class Check(BaseModel):
     kind: str  # "max" | "min"
     value: float
     passed: bool
+    unit: str = ""
 
 
 class GateReport(BaseModel):
@@ -30,75 +49,224 @@ class GateReport(BaseModel):
     checks: list[Check]
 
 
-def check_name(b: Budget) -> str:
-    sel = [x for x in (b.format, b.variant, b.model, f"vs {b.against}" if b.against else None,
-                       f"threads={b.threads}" if b.threads else None, b.profile) if x]
+def budget_problem(b: "Budget") -> str | None:
+    """Why a budget cannot be evaluated against any run (None when its shape is sound). Called by
+    Budget's validator, so a bad budget fails when the file is read, before any work."""
+    if (b.min is None) == (b.max is None):
+        return f"budget for {b.metric!r} needs exactly one of min or max"
+    drop = b.metric.endswith("_drop")
+    if b.against is not None and not drop:
+        return (f"budget for {b.metric!r} sets against={b.against!r}; a comparison budgets the drop: "
+                f"use metric: {b.metric}_drop")
+    if drop and (b.against is None or b.model is None):
+        return f"budget for {b.metric!r} needs model: (the compressed model) and against: (the reference model)"
+    if b.model is not None:
+        extra = [k for k in ("format", "variant", "runtime", "threads", "profile") if getattr(b, k) is not None]
+        if extra:
+            return (f"budget for {b.metric!r} of model {b.model!r} cannot also set {', '.join(extra)} "
+                    "(those select an exported file; drop model: to budget a file)")
+        return None
+    if not is_artifact_metric(b.metric):
+        return (f"unknown file metric {b.metric!r}; expected one of {', '.join([*FILE, *PARITY, *LATENCY])}, "
+                "weight_bytes_<dtype>, or set model: to budget a model metric (accuracy, ndcg@10, params, ...)")
+    selectors = [k for k in ("runtime", "threads", "profile") if getattr(b, k) is not None]
+    if selectors and b.metric not in LATENCY:
+        return f"budget for {b.metric!r} cannot set {', '.join(selectors)}; those select a latency measurement"
+    if b.profile is not None and (b.runtime is not None or b.threads is not None):
+        return f"budget for {b.metric!r}: profile {b.profile!r} is a phone estimate; it takes no runtime or threads"
+    if b.profile is not None and b.metric not in ESTIMATED:
+        return f"budget for {b.metric!r}: a phone estimate gives only {', '.join(ESTIMATED)}"
+    if b.runtime is not None and b.format is not None:
+        ok = {"onnx": ("onnxruntime",), "executorch": ("executorch-python", "executorch-native"), "coreml": ()}
+        if b.runtime not in ok[b.format]:
+            return f"budget for {b.metric!r}: runtime {b.runtime!r} does not run format {b.format!r}"
+    return None
+
+
+def check_name(b: "Budget") -> str:
+    runtime = b.runtime
+    sel = [b.format, b.variant, runtime, f"threads={b.threads}" if b.threads else None,
+           f"estimate:{b.profile}" if b.profile else None, b.model, f"vs {b.against}" if b.against else None]
+    sel = [x for x in sel if x]
     return f"{b.metric}[{','.join(sel)}]" if sel else b.metric
 
 
-def evaluate_budgets(budgets: Sequence[Budget], summary: dict[str, Any]) -> GateReport:
+def evaluate_budgets(budgets: Sequence["Budget"], summary: dict[str, Any]) -> GateReport:
     checks = []
     for b in budgets:
         value = resolve(b, summary)
-        limit = b.max if b.max is not None else b.min
-        assert limit is not None  # guaranteed by Budget's validator
-        passed = value <= limit if b.max is not None else value >= limit
-        checks.append(Check(name=check_name(b), limit=limit, kind="max" if b.max is not None else "min",
-                            value=value, passed=passed))
+        kind, limit = ("max", b.max) if b.max is not None else ("min", b.min)
+        if limit is None:  # pragma: no cover - Budget's validator guarantees one bound
+            raise RuntimeError(f"budget {b} has no bound")
+        passed = value <= limit if kind == "max" else value >= limit
+        checks.append(Check(name=check_name(b), limit=limit, kind=kind, value=value, passed=passed,
+                            unit=UNITS.get(b.metric, "")))
     return GateReport(passed=all(c.passed for c in checks), checks=checks)
 
 
-def resolve(b: Budget, summary: dict[str, Any]) -> float:
+def resolve(b: "Budget", summary: dict[str, Any]) -> float:
     """The value a budget bounds; ConfigError naming the budget when the run did not produce it."""
     name = check_name(b)
     if b.model is not None:
-        models = summary.get("models", {})
+        models = summary.get("models") or {}
         if b.against is not None:
-            base = b.metric[: -len("_drop")] if b.metric.endswith("_drop") else b.metric
-            return _model_metric(models, b.against, base, name) - _model_metric(models, b.model, base, name)
-        return _model_metric(models, b.model, b.metric, name)
+            base = b.metric[: -len("_drop")]
+            return _model_value(models, b.against, base, name) - _model_value(models, b.model, base, name)
+        return _model_value(models, b.model, b.metric, name)
     row = _artifact(b, summary, name)
-    if b.metric in _FILE:
-        v = row.get(_FILE[b.metric])
-        if v is None:
-            raise ConfigError(f"gate budget {name}: the run measured no {b.metric} for {row['format']}/{row['variant']}")
-        return float(v) / 1e6 if b.metric == "size_mb" else float(v)
-    if b.metric in _LATENCY:
-        if b.profile is not None:
-            for est in row.get("estimates", []):
-                if est.get("profile") == b.profile:
-                    return float(est["ms"])
-            raise ConfigError(f"gate budget {name}: no estimate for profile {b.profile!r} (add it to bench.profiles)")
-        threads = b.threads or 1
-        for r in row.get("latency", []):
-            if r["threads"] == threads and r["runtime"] != "executorch-native":
-                return float(r[_LATENCY[b.metric]])
-        raise ConfigError(f"gate budget {name}: the run did not time {row['format']}/{row['variant']} at {threads} thread(s)")
-    parity = row.get("parity") or {}
-    if b.metric in parity and isinstance(parity[b.metric], (int, float)):
-        return float(parity[b.metric])
-    raise ConfigError(f"gate budget {name}: unknown artifact metric {b.metric!r}; expected one of "
-                      f"{', '.join([*_FILE, *_LATENCY, 'max_abs_err', 'top1_agreement', 'cosine', 'snr_db'])}, "
-                      "or set model: for a model metric")
+    where = f"{row['format']}/{row['variant']}"
+    if b.metric in LATENCY:
+        return _latency(b, row, where, name)
+    if b.metric in PARITY:
+        v = (row.get("parity") or {}).get(b.metric)
+        if not isinstance(v, (int, float)):
+            status = (row.get("parity") or {}).get("status", "not verified")
+            raise ConfigError(f"gate budget {name}: {where} has no parity {b.metric} (parity status: {status})")
+        return float(v)
+    if b.metric.startswith("weight_bytes"):
+        per = row.get("weight_bytes")
+        if not isinstance(per, dict):
+            raise ConfigError(f"gate budget {name}: the run measured no weight bytes for {where} (bench stage off?)")
+        if b.metric == "weight_bytes":
+            return float(sum(per.values()))
+        dtype = b.metric[len("weight_bytes_"):]
+        if dtype not in per:
+            raise ConfigError(f"gate budget {name}: {where} stores no {dtype} weights; it has {', '.join(per) or 'none'}")
+        return float(per[dtype])
+    key = "bytes" if b.metric == "size_mb" else b.metric
+    v = row.get(key)
+    if not isinstance(v, (int, float)):
+        raise ConfigError(f"gate budget {name}: the run measured no {key} for {where} (bench stage off?)")
+    return float(v) / 1e6 if b.metric == "size_mb" else float(v)
 
 
-def _model_metric(models: dict[str, Any], model: str, metric: str, name: str) -> float:
+def _latency(b: "Budget", row: dict[str, Any], where: str, name: str) -> float:
+    if b.profile is not None:
+        for est in row.get("estimates") or []:
+            if est.get("profile") == b.profile:
+                return float(est["ms"])
+        raise ConfigError(f"gate budget {name}: no {b.profile!r} estimate for {where} (add it to bench.profiles)")
+    threads = b.threads or 1
+    runtime = b.runtime or PYTHON_RUNTIME.get(row["format"], row["format"])
+    rows = row.get("latency") or []
+    for r in rows:
+        if r["threads"] == threads and r["runtime"] == runtime:
+            return float(r[LATENCY[b.metric]])
+    if row["format"] == "coreml":
+        raise ConfigError(f"gate budget {name}: {where} is not timed (CoreML files run only on macOS/iOS); "
+                          "budget its size, or an estimate with profile:")
+    timed = sorted({f"{r['runtime']}@{r['threads']}" for r in rows}) or ["nothing (bench stage off?)"]
+    raise ConfigError(f"gate budget {name}: the run did not time {where} with {runtime} at {threads} thread(s); "
+                      f"it timed {', '.join(timed)}")
+
+
+def _model_value(models: dict[str, Any], model: str, metric: str, name: str) -> float:
     if model not in models:
         raise ConfigError(f"gate budget {name}: the run produced no model {model!r}; it has {', '.join(models) or 'none'}")
     m = models[model]
-    if metric == "params":
-        return float(m["params"])
-    if metric not in m.get("metrics", {}):
-        raise ConfigError(f"gate budget {name}: model {model!r} has no metric {metric!r}; "
-                          f"it has {', '.join(m.get('metrics', {})) or 'none'}")
-    return float(m["metrics"][metric])
+    if isinstance(m.get(metric), (int, float)) and not isinstance(m.get(metric), bool):
+        return float(m[metric])
+    metrics = m.get("metrics") or {}
+    if metric not in metrics:
+        known = [k for k, v in m.items() if isinstance(v, (int, float))] + list(metrics)
+        raise ConfigError(f"gate budget {name}: model {model!r} has no metric {metric!r}; it has {', '.join(known) or 'none'}")
+    return float(metrics[metric])
 
 
-def _artifact(b: Budget, summary: dict[str, Any], name: str) -> dict[str, Any]:
-    rows = [r for r in summary.get("artifacts", [])
+def _artifact(b: "Budget", summary: dict[str, Any], name: str) -> dict[str, Any]:
+    rows = [r for r in summary.get("artifacts") or []
             if (b.format is None or r["format"] == b.format) and (b.variant is None or r["variant"] == b.variant)]
     if not rows:
-        raise ConfigError(f"gate budget {name}: the run produced no artifact with format={b.format} variant={b.variant}")
+        have = ", ".join(f"{r['format']}/{r['variant']}" for r in summary.get("artifacts") or []) or "none"
+        raise ConfigError(f"gate budget {name}: the run produced no file with format={b.format} "
+                          f"variant={b.variant}; it has {have}")
     if len(rows) > 1:
-        raise ConfigError(f"gate budget {name}: matches {len(rows)} artifacts; set format and variant")
+        raise ConfigError(f"gate budget {name}: matches {len(rows)} files "
+                          f"({', '.join(r['format'] + '/' + r['variant'] for r in rows)}); set format and variant")
     return rows[0]
+
+
+# ---- reading budget files --------------------------------------------------------------------
+
+def parse_budgets(doc: Any, source: str) -> list["Budget"]:
+    """`{budgets: [...]}` (a budget file) or `{gate: {budgets: [...]}}` (a pipeline file) -> budgets,
+    every problem listed as `budgets[i].key: what was expected, got VALUE`."""
+    from pydantic import ValidationError
+
+    from mobilekd.config import Budget, GateConfig
+    from mobilekd.pipeline_file import format_error
+
+    if isinstance(doc, dict) and "gate" in doc and "budgets" not in doc:
+        doc = doc["gate"]
+        if doc is None:
+            raise ConfigError(f"{source}: gate is off (gate: null); expected gate.budgets: [...]")
+    if not isinstance(doc, dict) or "budgets" not in doc:
+        raise ConfigError(f"{source}: expected a mapping with a budgets: list, e.g. "
+                          "budgets: [{metric: bytes, format: executorch, variant: int8, max: 1000000}]")
+    try:
+        cfg = GateConfig.model_validate(doc)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            loc = list(err["loc"])
+            label = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+            msg = format_error({**err, "loc": ("x",)}).split(": ", 1)[1]
+            if err["type"] == "extra_forbidden":
+                known = Budget.model_fields if len(loc) == 3 else GateConfig.model_fields
+                msg = f"unknown key; expected one of: {', '.join(known)}"
+            lines.append(f"{label or '(top level)'}: {msg}")
+        raise ConfigError(f"{source}: invalid budgets:\n  " + "\n  ".join(lines)) from None
+    return list(cfg.budgets)
+
+
+def load_budgets(path: Path) -> list["Budget"]:
+    from mobilekd.pipeline_file import read_yaml
+
+    return parse_budgets(read_yaml(Path(path)), str(path))
+
+
+# ---- CI renderings ---------------------------------------------------------------------------
+
+def fmt_number(x: float) -> str:
+    """Whole numbers with thousands separators (bytes, params), the rest to 6 significant digits."""
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:.6g}"
+
+
+def fmt_bound(c: Check) -> str:
+    return f"{'<=' if c.kind == 'max' else '>='} {fmt_number(c.limit)}{' ' + c.unit if c.unit else ''}"
+
+
+def fmt_value(c: Check) -> str:
+    return f"{fmt_number(c.value)}{' ' + c.unit if c.unit else ''}"
+
+
+def to_junit(report: GateReport, suite: str) -> str:
+    """JUnit XML: one testsuite, one testcase per check; a failed check is a <failure> whose message
+    gives the value and the limit (what GitHub, GitLab and Jenkins test reporters show)."""
+    import xml.etree.ElementTree as ET
+
+    failures = sum(not c.passed for c in report.checks)
+    root = ET.Element("testsuites", name="mobilekd gate", tests=str(len(report.checks)), failures=str(failures))
+    ts = ET.SubElement(root, "testsuite", name=f"mobilekd gate: {suite}", tests=str(len(report.checks)),
+                       failures=str(failures), errors="0", skipped="0")
+    for c in report.checks:
+        tc = ET.SubElement(ts, "testcase", classname=f"mobilekd.gate.{suite}", name=c.name, time="0")
+        if not c.passed:
+            f = ET.SubElement(tc, "failure", type="BudgetExceeded",
+                              message=f"{c.name}: value {fmt_value(c)} is not {fmt_bound(c)}")
+            f.text = f"{c.name}\nvalue: {c.value!r}\nlimit: {c.kind} {c.limit!r}\n"
+        else:
+            ET.SubElement(tc, "system-out").text = f"value {fmt_value(c)} {fmt_bound(c)}"
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def to_markdown(report: GateReport, suite: str) -> str:
+    """A GitHub job summary ($GITHUB_STEP_SUMMARY): verdict line, then one row per check."""
+    n_fail = sum(not c.passed for c in report.checks)
+    head = (f"### mobilekd gate `{suite}`: " + ("✅ passed" if report.passed else f"❌ FAILED ({n_fail} of "
+            f"{len(report.checks)} checks)") + "\n\n")
+    rows = ["| check | bound | value | verdict |", "|---|---|---|---|"]
+    for c in report.checks:
+        rows.append(f"| `{c.name}` | {fmt_bound(c)} | {fmt_value(c)} | {'✅ pass' if c.passed else '❌ **FAIL**'} |")
+    return head + "\n".join(rows) + "\n"

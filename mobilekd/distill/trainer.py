@@ -1,7 +1,10 @@
 """The training loop shared by the teacher, the student (distillation) and pruning's recovery.
 
-Deterministic for a seed; keeps the best epoch by the validation metric (restored at the end);
-early stopping, cosine learning rate, gradient clipping; per-epoch history for stage.json.
+Deterministic for a seed (the batch order of epoch e is DistributedSampler's permutation for
+seed + e, so one process and N processes see the same global batches); keeps the best epoch by
+the validation metric (restored at the end); early stopping, cosine learning rate, gradient
+clipping; per-epoch history for stage.json; an optional resume checkpoint written atomically after
+every epoch; DDP when torchrun started several processes (see mobilekd.distill.ddp).
 """
 
 from __future__ import annotations
@@ -10,18 +13,23 @@ import copy
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DistributedSampler
 
 from mobilekd.config import TrainSettings
 from mobilekd.data import DatasetInfo, Split
-from mobilekd.evaluate import HEADLINE, evaluate
+from mobilekd.distill import ddp
+from mobilekd.errors import ConfigError
+from mobilekd.evaluate import HEADLINE, metrics
 from mobilekd.progress import QUIET, Reporter
+from mobilekd.store import atomic_path
 
-# objective(model, inputs, targets) -> (loss, terms for the log)
+# objective(model, inputs, targets, row indices) -> (loss, terms for the log)
 Objective = Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
 
 
@@ -31,6 +39,7 @@ class FitResult:
     best_epoch: int = 0
     best_metric: float = float("-inf")
     seconds: float = 0.0
+    resumed_from: int = 0  # epochs restored from a resume checkpoint (0: a fresh start)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -55,51 +64,140 @@ def make_optimizer(model: nn.Module, s: TrainSettings, lr: float | None = None) 
     return cls(params, lr=lr, weight_decay=s.weight_decay)
 
 
+def augment(x: torch.Tensor, gen: torch.Generator, shift: int = 2) -> torch.Tensor:
+    """Random translation by up to `shift` pixels (zero fill) of an image batch (N, C, H, W)."""
+    if x.ndim != 4 or not x.is_floating_point():
+        return x
+    h, w = x.shape[-2:]
+    padded = nn.functional.pad(x, (shift, shift, shift, shift))
+    dy, dx = torch.randint(0, 2 * shift + 1, (2,), generator=gen).tolist()
+    return padded[..., dy : dy + h, dx : dx + w]
+
+
+class _Trained(nn.Module):
+    """The model and the modules trained with it (hint adapters), as one module for DDP."""
+
+    def __init__(self, model: nn.Module, aux: nn.Module | None):
+        super().__init__()
+        self.model = model
+        self.aux = aux if aux is not None else nn.Module()
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return self.model(*xs)
+
+
+@torch.no_grad()
+def predict_sharded(model: nn.Module, split: Split, info: DatasetInfo, device: torch.device,
+                    batch_size: int = 512) -> np.ndarray:
+    """Outputs over the whole split; each rank scores rows rank::world and the pieces are gathered."""
+    model.eval()
+    rows = np.arange(ddp.rank(), len(split), ddp.world_size())
+    names = [s.name for s in info.inputs]
+    outs = [model(*(torch.from_numpy(split.inputs[k][rows[i : i + batch_size]]).to(device) for k in names)).float().cpu()
+            for i in range(0, len(rows), batch_size)]
+    mine = torch.cat(outs).numpy() if outs else np.zeros((0, info.num_outputs), np.float32)
+    pieces = ddp.gather_objects((rows, mine))
+    full = np.empty((len(split), *mine.shape[1:]), dtype=np.float32)
+    for r, o in pieces:
+        full[r] = o
+    return full
+
+
+def _rng_state() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss]}
+
+
+def _set_rng_state(s: dict[str, Any]) -> None:
+    torch.set_rng_state(s["torch"])
+    py = s["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    kind, keys, pos, has_gauss, gauss = s["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+
+
 def fit(model: nn.Module, train: Split, val: Split, info: DatasetInfo, settings: TrainSettings, *,
         objective: Objective, seed: int, reporter: Reporter = QUIET, desc: str = "train",
-        lr: float | None = None, epochs: int | None = None, extra_params: list[nn.Parameter] | None = None) -> FitResult:
-    """Train `model` in place and leave it holding the weights of its best validation epoch.
+        lr: float | None = None, epochs: int | None = None, extra_params: list[nn.Parameter] | None = None,
+        aux: nn.Module | None = None, resume: Path | None = None,
+        on_epoch: Callable[[int, int], None] | None = None) -> FitResult:
+    """Train `model` in place and leave it (on the CPU) holding the weights of its best validation epoch.
 
+    aux: modules trained with the model (hint adapters); optimised, synchronised and checkpointed with it.
+    resume: a checkpoint path; written after each epoch, read at the start if present.
+    on_epoch(epoch, epochs): called before each epoch (loss schedules).
     The objective gets the batch's row indices too, so cached teacher outputs can be looked up.
     """
     gen = seed_everything(seed)
     epochs = settings.epochs if epochs is None else epochs
+    world, rank, device = ddp.world_size(), ddp.rank(), ddp.device()
+    if settings.batch_size % world:
+        raise ConfigError(f"batch_size: {settings.batch_size} must be divisible by the number of processes ({world})")
+    local_batch = settings.batch_size // world
     names = [s.name for s in info.inputs]
     xs = [torch.from_numpy(train.inputs[k]) for k in names]
     ys = train_targets(train)
     n = len(train)
-    opt = make_optimizer(model, settings, lr)
+    trained = _Trained(model, aux).to(device)
+    opt = make_optimizer(trained, settings, lr)
     if extra_params:
         opt.add_param_group({"params": extra_params})
-    steps = max(1, epochs * ((n + settings.batch_size - 1) // settings.batch_size))
+    clip_params = [p for g in opt.param_groups for p in g["params"]]
+    sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    steps = max(1, epochs * ((len(sampler) + local_batch - 1) // local_batch))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if settings.scheduler == "cosine" else None
+    net: nn.Module = trained
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(trained, device_ids=[device.index] if device.type == "cuda" else None)
     metric_name = HEADLINE[info.task]
     result = FitResult()
     best_state = copy.deepcopy(model.state_dict())
-    stale = 0
+    stale, start = 0, 1
+    if resume is not None and Path(resume).is_file():
+        ck = torch.load(resume, map_location=device, weights_only=True)
+        trained.load_state_dict(ck["trained"])
+        opt.load_state_dict(ck["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(ck["scheduler"])
+        _set_rng_state(ck["rng"])
+        gen.set_state(ck["gen"])
+        best_state, stale, start = ck["best_state"], ck["stale"], ck["epoch"] + 1
+        result.history, result.best_metric, result.best_epoch = list(ck["history"]), ck["best_metric"], ck["best_epoch"]
+        result.resumed_from = ck["epoch"]
     t0 = time.perf_counter()
     with reporter.task(desc, total=epochs) as advance:
-        for epoch in range(1, epochs + 1):
-            model.train()
-            perm = torch.randperm(n, generator=gen)
-            total, count, terms_sum = 0.0, 0, {}
-            for i in range(0, n, settings.batch_size):
-                idx = perm[i : i + settings.batch_size]
-                loss, terms = objective(model, tuple(x[idx] for x in xs), ys[idx], idx)
+        advance(start - 1)
+        for epoch in range(start, epochs + 1):
+            if settings.early_stopping_patience is not None and stale >= settings.early_stopping_patience:
+                break
+            if on_epoch is not None:
+                on_epoch(epoch, epochs)
+            net.train()
+            sampler.set_epoch(epoch)
+            perm = torch.tensor(list(sampler), dtype=torch.long)
+            sums = {"loss": 0.0}
+            for i in range(0, len(perm), local_batch):
+                idx = perm[i : i + local_batch]
+                batch = tuple(x[idx].to(device) for x in xs)
+                if settings.augment:
+                    batch = tuple(augment(b, gen) for b in batch)
+                loss, terms = objective(net, batch, ys[idx].to(device), idx)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if settings.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+                    nn.utils.clip_grad_norm_(clip_params, settings.grad_clip)
                 opt.step()
                 if sched is not None:
                     sched.step()
-                total += float(loss.detach()) * len(idx)
-                count += len(idx)
+                sums["loss"] += float(loss.detach()) * len(idx)
                 for k, v in terms.items():
-                    terms_sum[k] = terms_sum.get(k, 0.0) + v * len(idx)
-            val_metrics = evaluate(model, val, info)
-            row = {"epoch": epoch, "loss": total / count, **{k: v / count for k, v in terms_sum.items()},
-                   **{f"val_{k}": v for k, v in val_metrics.items()}}
+                    sums[k] = sums.get(k, 0.0) + v * len(idx)
+            keys = sorted(sums)
+            totals = ddp.sum_floats([sums[k] for k in keys] + [float(len(perm))])
+            val_metrics = metrics(predict_sharded(model, val, info, device), val, info)
+            row = {"epoch": epoch, **{k: v / totals[-1] for k, v in zip(keys, totals[:-1])},
+                   "lr": opt.param_groups[0]["lr"], **{f"val_{k}": v for k, v in val_metrics.items()}}
             result.history.append(row)
             score = val_metrics[metric_name]
             if score > result.best_metric:
@@ -107,10 +205,17 @@ def fit(model: nn.Module, train: Split, val: Split, info: DatasetInfo, settings:
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 stale += 1
+            if resume is not None and ddp.is_main():
+                ck = {"epoch": epoch, "trained": trained.state_dict(), "optimizer": opt.state_dict(),
+                      "scheduler": sched.state_dict() if sched is not None else {}, "rng": _rng_state(),
+                      "gen": gen.get_state(), "best_state": best_state, "stale": stale, "history": result.history,
+                      "best_metric": result.best_metric, "best_epoch": result.best_epoch}
+                with atomic_path(Path(resume)) as tmp:
+                    torch.save(ck, tmp)
             advance(1, info=f"loss {row['loss']:.4f}  val {metric_name} {score:.4f}")
-            if settings.early_stopping_patience is not None and stale >= settings.early_stopping_patience:
-                break
     model.load_state_dict(best_state)
-    model.eval()
+    model.to("cpu").eval()
+    if aux is not None:
+        aux.to("cpu")
     result.seconds = time.perf_counter() - t0
     return result

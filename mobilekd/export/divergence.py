@@ -25,14 +25,17 @@ Target = Literal["onnx", "executorch", "coreml"]
 HINTS: dict[str, str] = {
     "onnx": "try another opset (OnnxOptions.opset up to 23), replace the operator in that module with "
             "standard tensor ops, or register a translation (torch.onnx.export custom_translation_table)",
-    "executorch": "try ExecuTorchOptions(backend='portable'), or replace the operator in that module with "
-                  "core ATen ops (see executorch.exir.dialects.edge op list)",
+    "executorch": "replace the operator in that module with core ATen ops "
+                  "(https://pytorch.org/docs/stable/torch.compiler_ir.html); for an op only XNNPACK "
+                  "rejects, try ExecuTorchOptions(backend='portable')",
     "coreml": "try a newer minimum_deployment_target (iOS18), replace the operator in that module, or "
               "register a conversion with coremltools.converters.mil.frontend.torch.register_torch_op",
 }
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _OP_PATTERNS = (
     re.compile(r"[Uu]nsupported fx node ([A-Za-z0-9_]+)"),              # coremltools torch.export
+    re.compile(r"Torch `([A-Za-z0-9_]+)` op"),                           # coremltools lowering
     re.compile(r"aten[.:]{1,2}([A-Za-z0-9_]+)"),                      # aten.foo.default, aten::foo
     re.compile(r"convert function for op '([A-Za-z0-9_.]+)'"),       # coremltools
     re.compile(r"[Uu]nsupported (?:operator|op)[^A-Za-z0-9]+([A-Za-z0-9_.:]+)"),
@@ -67,22 +70,33 @@ def module_of(program: torch.export.ExportedProgram | None, op: str) -> str | No
     """`path (Class)` of the innermost module that calls `op` in the exported graph."""
     if program is None:
         return None
-    for node in program.graph.nodes:
-        if node.op != "call_function" or op not in str(node.target):
-            continue
-        stack = node.meta.get("nn_module_stack") or {}
-        if stack:
+    calls = [n for n in program.graph.nodes if n.op == "call_function"]
+    # exact operator first, then a decomposed/variant spelling (linalg_inv vs linalg_inv_ex)
+    for match in (lambda b: b == op, lambda b: op.startswith(b) or b.startswith(op)):
+        for node in calls:
+            if not match(_base_name(node.target)):
+                continue
+            stack = node.meta.get("nn_module_stack") or {}
+            if not stack:
+                return "<root>"
             path, cls = list(stack.values())[-1]
             name = cls if isinstance(cls, str) else getattr(cls, "__name__", str(cls))
             return f"{path or '<root>'} ({name.rsplit('.', 1)[-1]})"
-        return "<root>"
     return None
+
+
+def _base_name(target: Any) -> str:
+    """aten.linalg_inv.default -> linalg_inv; <built-in function getitem> -> getitem."""
+    text = str(target)
+    if text.startswith("aten."):
+        return text.split(".")[1]
+    return getattr(target, "__name__", text)
 
 
 def explain_failure(error: BaseException, target: Target,
                     program: torch.export.ExportedProgram | None) -> ExportError:
     """An ExportError naming the operator, the module it comes from and what to try."""
-    text = str(error)
+    text = _ANSI.sub("", str(error))
     op = operator_in(text)
     where = module_of(program, op) if op else None
     first = text.strip().splitlines()[0][:300] if text.strip() else type(error).__name__
@@ -91,3 +105,115 @@ def explain_failure(error: BaseException, target: Target,
         msg += f" used in module {where}" if where else ""
         return ExportError(f"{msg}: {first}. What to try: {HINTS[target]}")
     return ExportError(f"{target} export failed: {first}. What to try: {HINTS[target]}")
+
+
+# --------------------------------------------------------------------------- numeric divergence
+
+JUMP_FACTOR = 10.0  # a layer "jumps" when its error is 10x the worst error before it...
+JUMP_FLOOR = 1e-3  # ...and above this relative error (fp32 kernels differ by ~1e-6)
+
+
+def onnx_module_outputs(proto: Any) -> list[tuple[str, str]]:
+    """(module path, ONNX value) pairs in graph order: for each module scope recorded by the
+    exporter (node metadata `pkg.torch.onnx.name_scopes`), the last value computed inside it that
+    is used outside it, i.e. the module's output."""
+    scope_of: dict[str, str] = {}
+    order: list[tuple[str, str]] = []
+    consumers: dict[str, list[str]] = {}
+    for node in proto.graph.node:
+        scope = _scope(node)
+        for value in node.input:
+            consumers.setdefault(value, []).append(scope)
+        for value in node.output:
+            scope_of[value] = scope
+            order.append((scope, value))
+    graph_outputs = {o.name for o in proto.graph.output}
+    last: dict[str, tuple[int, str]] = {}
+    for i, (scope, value) in enumerate(order):
+        if not scope:
+            continue
+        outside = value in graph_outputs or any(not _within(c, scope) for c in consumers.get(value, []))
+        if not outside:
+            continue
+        # the value is also the output of every enclosing scope it leaves
+        parts = scope.split(".")
+        for j in range(len(parts), 0, -1):
+            module = ".".join(parts[:j])
+            if value in graph_outputs or any(not _within(c, module) for c in consumers.get(value, [])):
+                last[module] = (i, value)
+    return [(module, value) for module, (_, value) in sorted(last.items(), key=lambda kv: kv[1][0])]
+
+
+def _scope(node: Any) -> str:
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            try:
+                scopes = ast.literal_eval(prop.value)
+            except (ValueError, SyntaxError):
+                return ""
+            return scopes[-2] if len(scopes) >= 3 else ""  # ['', 'stem', 'stem.1', op] -> 'stem.1'
+    return ""
+
+
+def _within(scope: str, module: str) -> bool:
+    return scope == module or scope.startswith(module + ".")
+
+
+def find_divergence(model: nn.Module, onnx_path: Any, feed: dict[str, np.ndarray], *,
+                    input_names: Sequence[str]) -> str | None:
+    """Name the first module (`path (Class)`) whose ONNX output departs from PyTorch's on `feed`,
+    or None when no module output can be matched (e.g. a quantized graph without scope metadata)."""
+    import onnx
+    import onnxruntime as ort
+
+    proto = onnx.load(str(onnx_path))
+    modules = dict(model.named_modules())
+    pairs = [(m, v) for m, v in onnx_module_outputs(proto) if m in modules]
+    if not pairs:
+        return None
+    torch_out = _module_outputs(model, feed, input_names, {m for m, _ in pairs})
+    pairs = [(m, v) for m, v in pairs if m in torch_out]
+    known = {o.name for o in proto.graph.output}
+    infos = {vi.name: vi for vi in proto.graph.value_info}
+    for _, value in pairs:
+        if value not in known:
+            proto.graph.output.append(infos.get(value) or onnx.helper.make_empty_tensor_value_info(value))
+            known.add(value)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    session = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    values = dict(zip(names, session.run(None, feed)))
+    worst = 0.0
+    for module, value in pairs:
+        ref, got = torch_out[module], values[value]
+        if ref.size != got.size:
+            continue
+        err = float(np.abs(got.reshape(ref.shape) - ref).max() / max(float(np.abs(ref).max()), 1e-12))
+        if err > JUMP_FLOOR and err > JUMP_FACTOR * worst:
+            return f"{module} ({type(modules[module]).__name__})"
+        worst = max(worst, err)
+    return None
+
+
+def _module_outputs(model: nn.Module, feed: dict[str, np.ndarray], input_names: Sequence[str],
+                    wanted: set[str]) -> dict[str, np.ndarray]:
+    """Outputs of the `wanted` modules on one feed, through forward hooks. A module called more
+    than once has no single output and is dropped."""
+    seen: dict[str, list[np.ndarray]] = {}
+
+    def hook(name: str):  # type: ignore[no-untyped-def]
+        def record(_m: nn.Module, _args: Any, out: Any) -> None:
+            t = out[0] if isinstance(out, (tuple, list)) else out
+            if isinstance(t, torch.Tensor):
+                seen.setdefault(name, []).append(t.detach().float().numpy().copy())
+        return record
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if n in wanted]
+    try:
+        with torch.no_grad():
+            model(*[torch.from_numpy(np.ascontiguousarray(feed[n])) for n in input_names])
+    finally:
+        for h in handles:
+            h.remove()
+    return {n: v[0] for n, v in seen.items() if len(v) == 1}

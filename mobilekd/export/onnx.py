@@ -84,7 +84,10 @@ def _simplify(proto: Any) -> tuple[Any, bool, str]:
     warning: the unsimplified model is still correct."""
     import onnxsim
 
-    meta = {n.name: list(n.metadata_props) for n in proto.graph.node if n.name}
+    # Metadata follows the value a node computes (a Conv with a BatchNorm folded in computes the
+    # BatchNorm's output), then the node name.
+    by_output = {out: list(n.metadata_props) for n in proto.graph.node for out in n.output}
+    by_name = {n.name: list(n.metadata_props) for n in proto.graph.node if n.name}
     try:
         simplified, ok = onnxsim.simplify(proto)
     except (RuntimeError, ValueError) as e:  # onnxsim raises these on graphs it cannot fold
@@ -94,8 +97,10 @@ def _simplify(proto: Any) -> tuple[Any, bool, str]:
         log.warning("onnxsim could not validate the simplified graph; keeping the unsimplified one")
         return proto, False, "onnxsim check failed"
     for node in simplified.graph.node:
-        if node.name in meta and not node.metadata_props:
-            node.metadata_props.extend(meta[node.name])
+        props = next((by_output[o] for o in node.output if o in by_output), None) or by_name.get(node.name)
+        if props:
+            del node.metadata_props[:]
+            node.metadata_props.extend(props)
     return simplified, True, ""
 
 

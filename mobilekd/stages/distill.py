@@ -1,7 +1,15 @@
-"""distill stage: train the small student against the teacher's softened outputs (Hinton KD)."""
+"""distill stage: train the small student against the teacher (Hinton KD, FitNets hints, RKD).
+
+Teacher outputs are memory-mapped once per (teacher, training split, layers) under
+`<run_dir>/.cache/teacher-outputs/` and reused by every epoch and every later run; a resume
+checkpoint in `<run_dir>/.resume/` lets an interrupted stage continue from its last epoch.
+Under torchrun, only rank 0 writes files.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -9,11 +17,16 @@ from pydantic import BaseModel
 
 from mobilekd.config import DistillConfig
 from mobilekd.context import ModelRef, RunContext
-from mobilekd.distill.losses import KDLoss
+from mobilekd.distill import ddp
+from mobilekd.distill.cache import cache_key, split_digest, teacher_outputs
+from mobilekd.distill.hints import FeatureTaps, probe_shapes
+from mobilekd.distill.losses import HintLoss, KDLoss, RKDLoss
+from mobilekd.distill.objective import CachedTeacher, DistillObjective, OnlineTeacher
+from mobilekd.distill.ranking import ranking_objective
 from mobilekd.distill.trainer import fit
-from mobilekd.evaluate import evaluate, predict
+from mobilekd.evaluate import evaluate
 from mobilekd.models import build_model, count_params
-from mobilekd.store import atomic_path
+from mobilekd.store import atomic_path, sha256_file, sha256_json
 
 
 class DistillResult(BaseModel):
@@ -25,27 +38,83 @@ class DistillResult(BaseModel):
     history: list[dict[str, Any]] = []
     best_epoch: int
     seconds: float
+    losses: list[str] = []  # "kd", "hint:<student>-><teacher>", "rkd"
+    adapter_params: int = 0  # trained with the student, not shipped
+    teacher_cache: str = "off"  # "hit" (earlier run's files), "built", "off" (teacher run every batch)
+    resumed_from_epoch: int = 0
+
+
+def model_digest(model: torch.nn.Module) -> str:
+    """sha256 over a model's state dict (names, shapes, bytes): what the teacher's outputs depend on."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        a = t.detach().cpu().contiguous()
+        h.update(f"{name}|{a.dtype}|{tuple(a.shape)}".encode())
+        h.update(a.numpy().tobytes() if a.dtype != torch.bfloat16 else a.float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def teacher_digest(ctx: RunContext, teacher: torch.nn.Module) -> str:
+    ref = ctx.require("teacher", "distill").model
+    path = ctx.path(ref.path)
+    return sha256_file(path) if ref.kind == "program" and path.is_file() else model_digest(teacher)
+
+
+def resume_path(ctx: RunContext, stage: str, cfg: Any, *inputs: str) -> Path:
+    """`<run_dir>/.resume/<stage>-<key>.pt`: outside the stage folder, which the pipeline clears."""
+    key = sha256_json({"config": cfg.model_dump(mode="json"), "seed": ctx.config.seed, "inputs": inputs})[:16]
+    return ctx.run_dir / ".resume" / f"{stage}-{key}.pt"
 
 
 def run(cfg: DistillConfig, ctx: RunContext) -> DistillResult:
+    ddp.setup()
     ds = ctx.dataset()
     teacher = ctx.teacher()
     student = build_model(cfg.student, cfg.args, ds.info, key="distill.student")
-    # Inputs are not augmented, so the teacher's logits are computed once, not every epoch.
-    teacher_logits = torch.from_numpy(predict(teacher, ds.train, ds.info))
-    loss = KDLoss(cfg.temperature, cfg.alpha)
+    example = tuple(torch.from_numpy(ds.train.inputs[s.name][:2]) for s in ds.info.inputs)
+    t_layers = [h.teacher for h in cfg.hints] + ([cfg.relation.teacher] if cfg.relation else [])
+    s_layers = [h.student for h in cfg.hints] + ([cfg.relation.student] if cfg.relation else [])
+    t_shapes = probe_shapes(teacher, t_layers, example, key="distill.hints.teacher")
+    s_shapes = probe_shapes(student, s_layers, example, key="distill.hints.student")
+    hints = [(h, HintLoss(s_shapes[h.student], t_shapes[h.teacher], h.weight)) for h in cfg.hints]
+    relation = (cfg.relation, RKDLoss(cfg.relation.distance_weight, cfg.relation.angle_weight)) if cfg.relation else None
+    kd = KDLoss(cfg.temperature, cfg.alpha, temperature_end=cfg.temperature_end, alpha_end=cfg.alpha_end)
 
-    def objective(model: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch.Tensor,
-                  idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        return loss(model(*xs), teacher_logits[idx], y)
-
-    fitted = fit(student, ds.train, ds.val, ds.info, cfg, objective=objective, seed=ctx.config.seed,
-                 reporter=ctx.reporter, desc="distill epochs")
+    t_digest, d_digest = teacher_digest(ctx, teacher), split_digest(ds.train)
+    online: OnlineTeacher | None = None
+    cache_state = "off"
+    if cfg.cache_teacher and not cfg.augment:
+        outputs = teacher_outputs(ctx.run_dir / ".cache" / "teacher-outputs", cache_key(t_digest, d_digest, t_layers),
+                                  teacher, ds.train, ds.info, t_layers)
+        source: Any = CachedTeacher(outputs, t_layers)
+        cache_state = "hit" if outputs.hit else "built"
+    else:
+        online = source = OnlineTeacher(teacher.to(ddp.device()), t_layers)
+    resume = resume_path(ctx, "distill", cfg, t_digest, d_digest)
+    try:
+        with FeatureTaps(student, s_layers, key="distill.hints.student") as taps:
+            objective = DistillObjective(kd, hints, relation, taps, source)
+            # -- ranking distillation (distill.ranking; mobilekd/distill/ranking.py) --
+            trained = objective if cfg.ranking is None else ranking_objective(cfg.ranking, objective, source, ds.info)
+            fitted = fit(student, ds.train, ds.val, ds.info, cfg, objective=trained, seed=ctx.config.seed,
+                         reporter=ctx.reporter, desc="distill epochs", aux=trained, resume=resume,
+                         on_epoch=kd.set_epoch)
+    finally:
+        if online is not None:
+            online.close()
+            teacher.to("cpu")
     path = ctx.stage_dir("distill") / "student.pt"
-    with atomic_path(path) as tmp:
-        torch.save(student.state_dict(), tmp)
+    if ddp.is_main():
+        with atomic_path(path) as tmp:
+            torch.save(student.state_dict(), tmp)
+        resume.unlink(missing_ok=True)
     ref = ModelRef(kind="state_dict", path=ctx.rel(path), name=cfg.student, args=cfg.args)
     ctx._memo[f"model:{ref.path}"] = student.eval()
+    losses = ["kd"] + [f"hint:{h.student}->{h.teacher}" for h in cfg.hints] + (["rkd"] if cfg.relation else [])
+    losses += ["ranking"] if cfg.ranking is not None else []  # ranking distillation
     return DistillResult(model=ref, params=count_params(student), teacher_params=count_params(teacher),
                          metrics=evaluate(student, ds.test, ds.info), val_metrics=evaluate(student, ds.val, ds.info),
-                         history=fitted.history, best_epoch=fitted.best_epoch, seconds=fitted.seconds)
+                         history=fitted.history, best_epoch=fitted.best_epoch, seconds=round(fitted.seconds, 3),
+                         losses=losses, adapter_params=sum(p.numel() for p in objective.hints.parameters()),
+                         teacher_cache=cache_state, resumed_from_epoch=fitted.resumed_from)
+

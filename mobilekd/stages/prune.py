@@ -45,14 +45,15 @@ def save_program(model: torch.nn.Module, example: tuple[torch.Tensor, ...], path
 
 
 def run(cfg: PruneConfig, ctx: RunContext) -> PruneResult:
-    from mobilekd.compress.prune import prune
+    from mobilekd.compress.prune import PruneOptions, prune
 
     ds = ctx.dataset()
     _, ref = ctx.student_ref()
     model = copy.deepcopy(ctx.load_model(ref, "prune")).train()
     example = example_inputs(ctx)
     before = evaluate(model, ds.test, ds.info)
-    report = prune(model, example, cfg)
+    options = PruneOptions(**cfg.model_dump(include=set(PruneOptions.model_fields)))
+    report = prune(model, example, options)
     pruned = evaluate(model, ds.test, ds.info)
     history: list[dict[str, Any]] = []
     distill = ctx.config.distill

@@ -1,7 +1,12 @@
-"""teacher stage: train the large model on labels (or load a user's checkpoint) and score it."""
+"""teacher stage: train the large model on labels, or load a user's trained one, and score it.
+
+Three sources: trained here (default); `checkpoint:` a weights_only state dict for `model` or a
+torch.export `.pt2` program; `pretrained: true`, the `model:` factory returns trained weights.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -10,10 +15,14 @@ from pydantic import BaseModel
 
 from mobilekd.config import TeacherConfig
 from mobilekd.context import ModelRef, RunContext
+from mobilekd.data import Dataset
+from mobilekd.distill import ddp
 from mobilekd.distill.trainer import fit
+from mobilekd.errors import ModelError
 from mobilekd.evaluate import evaluate
 from mobilekd.models import build_model, count_params, load_state
-from mobilekd.store import atomic_path
+from mobilekd.stages.distill import resume_path
+from mobilekd.store import atomic_path, write_bytes
 
 
 class TeacherResult(BaseModel):
@@ -23,7 +32,7 @@ class TeacherResult(BaseModel):
     val_metrics: dict[str, float]
     history: list[dict[str, Any]] = []
     best_epoch: int | None = None
-    source: str  # "trained" | "checkpoint"
+    source: str  # "trained" | "checkpoint" | "program" | "pretrained"
 
 
 def cross_entropy(model: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch.Tensor,
@@ -31,21 +40,58 @@ def cross_entropy(model: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch
     return F.cross_entropy(model(*xs), y), {}
 
 
+def load_program(path: Path, ds: Dataset) -> torch.nn.Module:
+    """A torch.export program saved with torch.export.save; checked on one real example."""
+    if not path.is_file():
+        raise ModelError(f"teacher.checkpoint: program {path} not found")
+    try:
+        module = torch.export.load(str(path)).module()
+    except (RuntimeError, ValueError, KeyError, OSError) as e:
+        raise ModelError(f"teacher.checkpoint: cannot load torch.export program {path}: {e}") from None
+    example = tuple(torch.from_numpy(ds.train.inputs[s.name][:1]) for s in ds.info.inputs)
+    try:
+        out = module(*example)
+    except (RuntimeError, ValueError, TypeError, AssertionError) as e:
+        shapes = [tuple(x.shape) for x in example]
+        raise ModelError(f"teacher.checkpoint: program {path} does not accept this dataset's inputs {shapes}: {e}") from None
+    if not isinstance(out, torch.Tensor) or out.shape[-1] != ds.info.num_outputs:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ModelError(f"teacher.checkpoint: program {path} returns {got}, expected (batch, {ds.info.num_outputs})")
+    return module
+
+
 def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
+    ddp.setup()
     ds = ctx.dataset()
-    model = build_model(cfg.model, cfg.args, ds.info, key="teacher.model")
     history: list[dict[str, Any]] = []
     best = None
+    out_dir = ctx.stage_dir("teacher")
+    if cfg.checkpoint is not None and Path(cfg.checkpoint).suffix == ".pt2":
+        model = load_program(Path(cfg.checkpoint), ds)
+        path = out_dir / "teacher.pt2"
+        if ddp.is_main():
+            write_bytes(path, Path(cfg.checkpoint).read_bytes())
+        ref = ModelRef(kind="program", path=ctx.rel(path))
+        ctx._memo[f"model:{ref.path}"] = model
+        return TeacherResult(model=ref, params=count_params(model), metrics=evaluate(model, ds.test, ds.info),
+                             val_metrics=evaluate(model, ds.val, ds.info), source="program")
+    model = build_model(cfg.model, cfg.args, ds.info, key="teacher.model")
     if cfg.checkpoint is not None:
         load_state(model, cfg.checkpoint, key="teacher.checkpoint")
         source = "checkpoint"
+    elif cfg.pretrained:
+        source = "pretrained"
     else:
+        resume = resume_path(ctx, "teacher", cfg)
         fitted = fit(model, ds.train, ds.val, ds.info, cfg, objective=cross_entropy, seed=ctx.config.seed,
-                     reporter=ctx.reporter, desc="teacher epochs")
+                     reporter=ctx.reporter, desc="teacher epochs", resume=resume)
         history, best, source = fitted.history, fitted.best_epoch, "trained"
-    path = ctx.stage_dir("teacher") / "teacher.pt"
-    with atomic_path(path) as tmp:
-        torch.save(model.state_dict(), tmp)
+        if ddp.is_main():
+            resume.unlink(missing_ok=True)
+    path = out_dir / "teacher.pt"
+    if ddp.is_main():
+        with atomic_path(path) as tmp:
+            torch.save(model.state_dict(), tmp)
     ref = ModelRef(kind="state_dict", path=ctx.rel(path), name=cfg.model, args=cfg.args)
     ctx._memo[f"model:{ref.path}"] = model.eval()
     return TeacherResult(model=ref, params=count_params(model), metrics=evaluate(model, ds.test, ds.info),

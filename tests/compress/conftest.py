@@ -8,25 +8,17 @@ import pytest
 import torch
 from torch import nn
 
+from .nets import TinyCNN
 
-class TinyCNN(nn.Module):
-    """8x8x1 -> 10 classes. Conv(1->16)-BN-ReLU, Conv(16->32)-BN-ReLU, global pool, Linear(32->10)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.relu1 = nn.ReLU()
-        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.bn2 = nn.BatchNorm2d(32)
-        self.relu2 = nn.ReLU()
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(32, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu1(self.bn1(self.conv1(x)))
-        x = self.relu2(self.bn2(self.conv2(x)))
-        return self.fc(torch.flatten(self.pool(x), 1))
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """The CI box has 2 shared cores; intra-op threads fight each other on these tiny tensors
+    (150 training steps take ~10 s with 2 threads under load, ~1 s with one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
@@ -62,8 +54,3 @@ def cnn(trained_cnn) -> TinyCNN:
     import copy
 
     return copy.deepcopy(trained_cnn).eval()
-
-
-def calibration_batches(digits, n: int = 8, bs: int = 32) -> list[tuple[torch.Tensor]]:
-    x = digits["x_train"]
-    return [(x[i * bs:(i + 1) * bs],) for i in range(n)]

@@ -1,0 +1,57 @@
+"""mobilekd bundle verify | inspect: check or describe the folder (or zip) an app developer got.
+
+Exit codes of `verify`: 0 intact; 1 something differs (each failed check is named); 2 the input
+cannot be read (not a folder or zip, a bad or unsafe zip, no manifest.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mobilekd.commands import err, user_errors
+
+app = typer.Typer(no_args_is_help=True, help="Check or describe an app developer's bundle (folder or .zip).")
+out = Console()
+
+_MAX_BYTES_HELP = "refuse zips that would expand beyond this many bytes (default 2 GiB)"
+_STYLE = {"passed": "green", "failed": "bold red", "not_executed": "yellow", "skipped": "yellow"}
+
+
+@app.command("verify")
+@user_errors
+def verify_command(
+    bundle: Path = typer.Argument(..., help="bundle folder or .zip"),
+    max_bytes: int = typer.Option(2 * 1024**3, "--max-bytes", min=1, help=_MAX_BYTES_HELP),
+) -> None:
+    """Check the manifest against its schema, every sha256, and re-run the golden vectors."""
+    from mobilekd.bundle.verify import verify_bundle
+
+    report = verify_bundle(bundle, max_bytes=max_bytes)
+    table = Table(title=f"bundle verify {bundle}")
+    for col in ("check", "status", "detail"):
+        table.add_column(col)
+    for c in report.checks:
+        table.add_row(c.name, f"[{_STYLE[c.status]}]{c.status}[/]", c.detail)
+    out.print(table)
+    if not report.ok:
+        for c in report.failures:
+            err.print(f"[bold red]FAILED[/] {c.name}: {c.detail}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    not_run = [c.name for c in report.checks if c.status == "not_executed"]
+    note = f" ({len(not_run)} not executed on this machine: spec checked only)" if not_run else ""
+    out.print(f"[green]intact[/]: {len(report.checks)} checks{note}", highlight=False)
+
+
+@app.command("inspect")
+@user_errors
+def inspect_command(
+    bundle: Path = typer.Argument(..., help="bundle folder or .zip"),
+    max_bytes: int = typer.Option(2 * 1024**3, "--max-bytes", min=1, help=_MAX_BYTES_HELP),
+) -> None:
+    """Print the bundle's files, inputs, outputs, metrics and gate results (from its manifest)."""
+    from mobilekd.bundle.inspect import print_manifest, read_bundle_manifest
+
+    print_manifest(read_bundle_manifest(bundle, max_bytes=max_bytes), out)

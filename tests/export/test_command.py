@@ -1,0 +1,97 @@
+"""export_command end to end (factory import, checkpoint, verify data, int8) and its user errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mobilekd.errors import DataError, ModelError
+from mobilekd.export.command import export_command, load_checkpoint, load_factory
+
+FACTORY = '''
+import torch
+from torch import nn
+
+def build_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+
+def not_a_model():
+    return 42
+'''
+
+
+@pytest.fixture
+def factory(tmp_path, monkeypatch):
+    (tmp_path / "cmdnets.py").write_text(FACTORY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "cmdnets:build_model"
+
+
+def test_export_and_verify_all_formats_with_real_data(tmp_path, factory):
+    torch.manual_seed(1)
+    trained = load_factory(factory)
+    for p in trained.parameters():
+        p.data.normal_()
+    torch.save(trained.state_dict(), tmp_path / "w.pt")
+    x = np.random.default_rng(0).standard_normal((20, 6)).astype(np.float32)
+    np.savez(tmp_path / "samples.npz", x=x)
+    results = export_command(factory, ["x:float32[1,6]"], ["onnx", "executorch", "coreml"], tmp_path / "out",
+                             checkpoint=tmp_path / "w.pt", verify_data=tmp_path / "samples.npz")
+    assert [(e.format, e.variant, p.status) for e, p in results] == [
+        ("onnx", "fp32", "passed"), ("executorch", "fp32", "passed"), ("coreml", "fp32", "not_executed")]
+    assert all(p.inputs == "real" for _, p in results)
+    assert results[0][1].metrics.samples == 20
+    assert (tmp_path / "out" / "model.onnx").is_file() and (tmp_path / "out" / "model.mlpackage").is_dir()
+    # the checkpoint was loaded: the ONNX file reproduces the trained weights, not the factory's
+    import onnxruntime as ort
+
+    (onnx_out,) = ort.InferenceSession(str(tmp_path / "out" / "model.onnx")).run(None, {"x": x[:1]})
+    np.testing.assert_allclose(onnx_out, trained(torch.from_numpy(x[:1])).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_random_inputs_and_int8(tmp_path, factory):
+    results = export_command(factory, ["x:float32[1,6]"], ["onnx", "executorch"], tmp_path, quantize="int8")
+    assert [(e.format, e.variant) for e, _ in results] == [
+        ("onnx", "fp32"), ("executorch", "fp32"), ("onnx", "int8"), ("executorch", "int8")]
+    for exported, parity in results:
+        assert parity.inputs == "random" and "random" in parity.reason
+        assert parity.status == "passed", (exported.format, exported.variant, parity.reason)
+        assert parity.tolerance.max_abs_err == (None if exported.variant == "int8" else 1e-4)
+    assert "int8" in results[3][0].scheme and results[3][0].details["portable_ops"] == {}
+
+
+def test_bad_factory_paths(factory):
+    with pytest.raises(ModelError, match="module.path:function"):
+        load_factory("cmdnets.build_model")
+    with pytest.raises(ModelError, match="cannot import module 'nope_pkg'"):
+        load_factory("nope_pkg.nets:build")
+    with pytest.raises(ModelError, match="no callable 'missing'"):
+        load_factory("cmdnets:missing")
+    with pytest.raises(ModelError, match="returned int"):
+        load_factory("cmdnets:not_a_model")
+
+
+def test_checkpoint_mismatch_names_keys(tmp_path, factory):
+    model = load_factory(factory)
+    state = model.state_dict()
+    state["9.weight"] = state.pop("2.weight")
+    state["0.bias"] = torch.zeros(5)
+    torch.save(state, tmp_path / "bad.pt")
+    with pytest.raises(ModelError) as info:
+        load_checkpoint(model, tmp_path / "bad.pt")
+    message = str(info.value)
+    assert "missing keys ['2.weight']" in message and "unexpected keys ['9.weight']" in message
+    assert "0.bias: checkpoint (5,) vs model (16,)" in message
+    with pytest.raises(ModelError, match="no such file"):
+        load_checkpoint(model, tmp_path / "absent.pt")
+
+
+def test_verify_data_must_match_inputs(tmp_path, factory):
+    np.savez(tmp_path / "s.npz", y=np.zeros((4, 6), np.float32))
+    with pytest.raises(DataError, match=r"no array for input\(s\) \['x'\]"):
+        export_command(factory, ["x:float32[1,6]"], ["onnx"], tmp_path, verify_data=tmp_path / "s.npz")
+    np.savez(tmp_path / "s.npz", x=np.zeros((4, 7), np.float32))
+    with pytest.raises(DataError, match=r"sample shape \(7,\)"):
+        export_command(factory, ["x:float32[1,6]"], ["onnx"], tmp_path, verify_data=tmp_path / "s.npz")
