@@ -100,6 +100,11 @@ app.command("gate")(_gate.gate_command)
 
 
 def main() -> None:
+    import warnings
+
+    # Known, harmless deprecation chatter from torch/executorch internals; keep user logs readable.
+    warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"executorch\..*")
     app(prog_name="mobilekd")
 
 

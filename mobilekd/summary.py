@@ -77,6 +77,7 @@ def _artifacts(results: dict[str, Any]) -> list[dict[str, Any]]:
                 row["latency_native_ms"] = {"p50": native[0]["p50"], "p90": native[0]["p90"]}
             if key in b.estimates:
                 row["estimates"] = b.estimates[key]
+            row.update(getattr(b, "compute", {}).get(key, {}))  # macs, flops, weight_bytes {dtype: bytes}
         rows.append(row)
     return rows
 

@@ -121,6 +121,10 @@ def _digest(root: Path, entry: dict[str, Any]) -> BundleCheck:
 
 def _unlisted(root: Path, manifest: dict[str, Any]) -> BundleCheck:
     listed = [e["path"].rstrip("/") for e in [*manifest["files"], *manifest["assets"]]]
+    links = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_symlink())
+    if links:  # a link could point the digest (and the runtime) at a file outside the bundle
+        return BundleCheck(name="unlisted files", status="failed",
+                           detail=f"symbolic links are not allowed in a bundle: {', '.join(links[:10])}")
     extra = []
     for f in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = f.relative_to(root).as_posix()

@@ -182,14 +182,18 @@ def bench_files(
 
 
 def bench_table(rows: list[dict[str, Any]]) -> Table:
-    t = Table(title="latency on this machine (batch 1, ms)", title_justify="left")
-    for col in ("file", "runtime", "threads", "p50", "p90", "p99", "cv", "cold start", "peak MB", "bytes"):
-        t.add_column(col, justify="left" if col in ("file", "runtime") else "right",
-                     overflow="fold" if col == "file" else "ellipsis")
+    """One row per file x runtime x threads; a file's name heads its block of rows."""
+    t = Table(title="latency on this machine (batch 1; times in ms, peak memory in MB)", title_justify="left")
+    for col in ("runtime", "threads", "p50", "p90", "p99", "cv", "cold start", "peak mem"):
+        t.add_column(col, justify="left" if col == "runtime" else "right", no_wrap=True)
+    last = None
     for r in rows:
-        t.add_row(escape(Path(r["file"]).name), r["runtime"], str(r["threads"]), f"{r['p50']:.4f}", f"{r['p90']:.4f}",
-                  f"{r['p99']:.4f}", f"{r['cv']:.1%}", f"{r['cold_start_ms']:.2f}", f"{r['peak_memory_mb']:.1f}",
-                  f"{r['bytes']:,}")
+        if r["file"] != last:
+            t.add_section()
+            t.add_row(f"[bold]{escape(Path(r['file']).name)}[/] ({r['bytes']:,} B, zipped {r['zipped_bytes']:,} B)")
+            last = r["file"]
+        t.add_row(f"  {r['runtime']}", str(r["threads"]), f"{r['p50']:.4g}", f"{r['p90']:.4g}", f"{r['p99']:.4g}",
+                  f"{r['cv']:.0%}", f"{r['cold_start_ms']:.3g}", f"{r['peak_memory_mb']:.1f}")
     return t
 
 

@@ -32,15 +32,15 @@ class PruneOptions(StrictModel):
     only, needs a loss); random (a baseline). For single weights l1 and l2 rank identically.
     global_pruning: rank across all layers at once (layers end up with different ratios) instead of
     pruning each layer by `ratio`.
-    ignore: module names (model.named_modules()) never pruned. None: the model's final layer
-    (the last Conv/Linear/Embedding to run), so the output keeps its size.
+    ignore: module names (model.named_modules()) never pruned, besides the model's final layer
+    (the last Conv/Linear/Embedding to run), which is always kept so the output keeps its size.
     """
 
     method: Literal["magnitude_unstructured", "structured"]
     ratio: float = Field(gt=0.0, le=0.95)
     importance: Literal["l1", "l2", "taylor", "random"] = "l2"
     global_pruning: bool = False
-    ignore: list[str] | None = None
+    ignore: list[str] = []
 
 
 class PruneReport(StrictModel):
@@ -74,13 +74,12 @@ def final_layer(model: nn.Module, example_inputs: tuple[Tensor, ...]) -> str:
 
 
 def _resolve_ignore(model: nn.Module, example_inputs: tuple[Tensor, ...], options: PruneOptions) -> list[str]:
-    if options.ignore is None:
-        return [final_layer(model, example_inputs)]
     known = dict(model.named_modules())
     unknown = [n for n in options.ignore if n not in known]
     if unknown:
         raise ConfigError(f"prune.ignore: no module named {unknown}; names come from model.named_modules()")
-    return list(options.ignore)
+    last = final_layer(model, example_inputs)
+    return list(options.ignore) + ([last] if last not in options.ignore else [])
 
 
 def _layers(model: nn.Module, ignore: Sequence[str]) -> dict[str, nn.Module]:

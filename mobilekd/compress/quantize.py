@@ -15,15 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import torch
-from torch import Tensor, nn
-
 from mobilekd.errors import ConfigError, MobileKDError, StageError
 from mobilekd.specs import StrictModel
 from mobilekd.store import atomic_path
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch is imported inside the functions: config.py imports the option models
     import numpy as np
+    import torch
+    from torch import Tensor, nn
 
 
 class ExecuTorchQuant(StrictModel):
@@ -149,13 +148,19 @@ def xnnpack_quantizer(
 def _export_for_pt2e(model: nn.Module, example_inputs: tuple[Tensor, ...]) -> torch.fx.GraphModule:
     """torch.export with the batch axis left dynamic where the model allows (Dim.AUTO quietly
     specialises otherwise), so calibration and accuracy checks can run whole batches. A batch-1
-    example is doubled for tracing, since export always specialises a size-1 axis."""
+    example is doubled for tracing, since export always specialises a size-1 axis; a model that
+    cannot even trace at batch 2 (e.g. x.view(1, -1)) is exported as given, static."""
+    import torch
     from torch.export import Dim
 
     inputs = tuple(torch.cat([t, t]) if t.dim() > 0 and t.shape[0] == 1 else t for t in example_inputs)
     dynamic = tuple({0: Dim.AUTO} if t.dim() > 0 else None for t in inputs)
     try:
         return torch.export.export(model, inputs, dynamic_shapes=dynamic).module()
+    except (RuntimeError, torch._dynamo.exc.UserError):  # the batch-2 trace failed: try as given
+        pass
+    try:
+        return torch.export.export(model, tuple(example_inputs)).module()
     except torch._dynamo.exc.UserError as exc:  # data-dependent control flow and the like
         raise StageError(f"quantize: torch.export could not capture the model ({exc}); "
                          "PT2E quantization needs an exportable model") from exc
@@ -178,6 +183,7 @@ def quantize_pt2e(
     keep_float: module names (model.named_modules()) left in float.
     only: quantize this one module and nothing else (used by layer sensitivity).
     """
+    import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     if scheme not in ("static", "dynamic"):

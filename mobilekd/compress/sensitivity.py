@@ -88,10 +88,12 @@ def fallback(
     max_metric_drop: float,
     max_float_layers: int,
     per_channel: bool = True,
+    table: Sequence[LayerSensitivity] | None = None,
 ) -> FallbackResult:
     """Keep the most sensitive layers float, one more at a time, until the int8 model's metric is
     within `max_metric_drop` of fp32; raise StageError (with the table) if that needs more than
-    `max_float_layers` float layers."""
+    `max_float_layers` float layers. `table`: a layer_sensitivity result to reuse (else computed
+    only when the fully int8 model misses the budget)."""
     if max_metric_drop < 0:
         raise ConfigError(f"quantize.max_metric_drop: expected >= 0, got {max_metric_drop}")
     if max_float_layers < 0:
@@ -107,8 +109,10 @@ def fallback(
     metric = measure([])
     if metric_fp32 - metric <= max_metric_drop:
         return FallbackResult(keep_float=[], metric_fp32=metric_fp32, metric=metric,
-                              drop=metric_fp32 - metric, table=[])
-    table = layer_sensitivity(model, example_inputs, calibration, evaluate, per_channel=per_channel)
+                              drop=metric_fp32 - metric, table=list(table or []))
+    if table is None:
+        table = layer_sensitivity(model, example_inputs, calibration, evaluate, per_channel=per_channel)
+    table = sorted(table, key=lambda row: row.drop, reverse=True)
     keep: list[str] = []
     for row in table[:max_float_layers]:
         keep.append(row.layer)

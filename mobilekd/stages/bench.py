@@ -1,5 +1,7 @@
-"""bench stage: latency (batch 1, pinned threads, one subprocess per measurement), size and, for
-named phone profiles, a roofline *estimate* labelled as such."""
+"""bench stage: latency (batch 1, pinned threads, one subprocess per measurement) for each Python
+runtime and, for .pte files, the native C++ runner an app uses; size on disk and zipped; MACs/FLOPs
+and stored weight bytes per dtype; for named phone profiles, a roofline *estimate* labelled as such;
+and the teacher and float student in torch eager, so the report can place them on the trade-off plot."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ class BenchResult(BaseModel):
     latency: dict[str, list[dict[str, Any]]] = {}  # "format/variant" -> one entry per runtime x threads
     sizes: dict[str, dict[str, Any]] = {}
     estimates: dict[str, list[dict[str, Any]]] = {}
+    compute: dict[str, dict[str, Any]] = {}  # "format/variant" -> {macs, flops, weight_bytes: {dtype: bytes}}
+    eager: dict[str, dict[str, Any]] = {}  # model name (teacher, student...) -> LatencyStats at 1 thread
     notes: list[str] = []
 
 
@@ -28,7 +32,8 @@ def run(cfg: BenchConfig, ctx: RunContext) -> BenchResult:
     feeds, _ = test_feeds(ctx, 1)
     result = BenchResult()
     runnable = [a for a in exported if can_execute(a.format)]
-    total = len(runnable) * len(cfg.threads) + len(exported)
+    eager = _eager_models(ctx) if cfg.eager else {}
+    total = len(runnable) * len(cfg.threads) + len(exported) + len(eager) + 1
     with ctx.reporter.task("bench", total=total) as advance:
         for a in exported:
             key = artifact_key(a)
@@ -44,8 +49,14 @@ def run(cfg: BenchConfig, ctx: RunContext) -> BenchResult:
                 if a.format == "executorch" and cfg.native:
                     rows.extend(_native(ctx, a, feeds[0], threads, cfg, result.notes))
                 advance(1, info=f"{key} {threads} thread(s): p50 {stats.p50:.3f} ms")
+        inputs = _compute(ctx, exported, result)
+        advance(1, info=f"MACs {inputs.macs:,}")
+        for name, model in eager.items():
+            stats = measure_latency("torch", model, feeds[0], threads=1, options=cfg)
+            result.eager[name] = stats.model_dump(mode="json")
+            advance(1, info=f"{name} eager: p50 {stats.p50:.3f} ms")
     if cfg.profiles:
-        result.estimates = _estimates(ctx, exported, cfg.profiles)
+        result.estimates = _estimates(exported, cfg.profiles, inputs)
     return result
 
 
@@ -59,18 +70,56 @@ def _native(ctx: RunContext, a: Any, feed: dict, threads: int, cfg: BenchConfig,
     return [stats.model_dump(mode="json")]
 
 
-def _estimates(ctx: RunContext, exported: list, profiles: list[str]) -> dict[str, list[dict[str, Any]]]:
-    from mobilekd.bench.devices import estimate_for_model, load_profiles
+def _eager_models(ctx: RunContext) -> dict[str, Any]:
+    """The teacher and the newest float student, under the names summary.json gives them."""
+    models = {"teacher": ctx.teacher()}
+    if ctx.result("prune") is not None:
+        models["student_pruned"] = ctx.student()
+    elif ctx.result("distill") is not None:
+        models["student"] = ctx.student()
+    return models
+
+
+def _compute(ctx: RunContext, exported: list, result: BenchResult) -> Any:
+    """MACs (torch.utils.flop_counter, FLOPs / 2) of the float student, the same for every variant
+    of it, and the bytes of stored weights per dtype: ONNX initializers read from the file, the
+    float student's tensors for fp32 .pte/.mlpackage, the PT2E int8 program's for int8 ones."""
+    import torch
+
+    from mobilekd.bench.devices import estimate_inputs_from_module
+    from mobilekd.bench.size import weight_bytes_by_precision
+
+    ds = ctx.dataset()
+    example = tuple(torch.from_numpy(ds.test.inputs[s.name][:1]) for s in ds.info.inputs)
+    student = ctx.student()
+    inputs = estimate_inputs_from_module(student, example)
+    per_variant: dict[str, dict[str, int]] = {"fp32": weight_bytes_by_precision(student)}
+    qres = ctx.result("quantize")
+    if qres is not None and qres.model is not None:
+        import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401  registers the quantized_decomposed ops the .pt2 uses
+
+        per_variant["int8"] = weight_bytes_by_precision(ctx.load_model(qres.model, "bench"))
+    for a in exported:
+        if a.format == "onnx":
+            weights = weight_bytes_by_precision(ctx.path(a.path))
+        else:
+            weights = per_variant.get(a.variant, {})
+        result.compute[artifact_key(a)] = {"macs": inputs.macs, "flops": 2 * inputs.macs, "weight_bytes": weights}
+    return inputs
+
+
+def _estimates(exported: list, profiles: list[str], inputs: Any) -> dict[str, list[dict[str, Any]]]:
+    """One roofline estimate per file and profile: the float student's MACs, activations and
+    operators, the file's own bytes as weights, int8 throughput for int8 files."""
+    from mobilekd.bench.devices import estimate_latency, load_profiles
 
     known = load_profiles()
-    model = ctx.student()
-    ds = ctx.dataset()
-    example = tuple(__import__("torch").from_numpy(ds.test.inputs[s.name][:1]) for s in ds.info.inputs)
     out: dict[str, list[dict[str, Any]]] = {}
     for a in exported:
         rows = out.setdefault(artifact_key(a), [])
         for name in profiles:
-            est = estimate_for_model(known[name], model, example, weight_bytes=a.bytes,
-                                     precision="int8" if a.variant == "int8" else "fp32")
+            est = estimate_latency(known[name], macs=inputs.macs, weight_bytes=a.bytes,
+                                   activation_bytes=inputs.activation_bytes, n_ops=inputs.n_ops,
+                                   precision="int8" if a.variant == "int8" else "fp32")
             rows.append(est.model_dump(mode="json"))
     return out

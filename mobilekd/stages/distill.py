@@ -23,7 +23,7 @@ from mobilekd.distill.hints import FeatureTaps, probe_shapes
 from mobilekd.distill.losses import HintLoss, KDLoss, RKDLoss
 from mobilekd.distill.objective import CachedTeacher, DistillObjective, OnlineTeacher
 from mobilekd.distill.ranking import ranking_objective
-from mobilekd.distill.trainer import fit
+from mobilekd.distill.trainer import fit, seed_everything
 from mobilekd.evaluate import evaluate
 from mobilekd.models import build_model, count_params
 from mobilekd.store import atomic_path, sha256_file, sha256_json
@@ -70,6 +70,7 @@ def run(cfg: DistillConfig, ctx: RunContext) -> DistillResult:
     ddp.setup()
     ds = ctx.dataset()
     teacher = ctx.teacher()
+    seed_everything(ctx.config.seed)  # the student's and adapters' initial weights come from the seed
     student = build_model(cfg.student, cfg.args, ds.info, key="distill.student")
     example = tuple(torch.from_numpy(ds.train.inputs[s.name][:2]) for s in ds.info.inputs)
     t_layers = [h.teacher for h in cfg.hints] + ([cfg.relation.teacher] if cfg.relation else [])

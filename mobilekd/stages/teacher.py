@@ -17,7 +17,7 @@ from mobilekd.config import TeacherConfig
 from mobilekd.context import ModelRef, RunContext
 from mobilekd.data import Dataset
 from mobilekd.distill import ddp
-from mobilekd.distill.trainer import fit
+from mobilekd.distill.trainer import fit, seed_everything
 from mobilekd.errors import ModelError
 from mobilekd.evaluate import evaluate
 from mobilekd.models import build_model, count_params, load_state
@@ -75,6 +75,7 @@ def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
         ctx._memo[f"model:{ref.path}"] = model
         return TeacherResult(model=ref, params=count_params(model), metrics=evaluate(model, ds.test, ds.info),
                              val_metrics=evaluate(model, ds.val, ds.info), source="program")
+    seed_everything(ctx.config.seed)  # initial weights come from the seed too
     model = build_model(cfg.model, cfg.args, ds.info, key="teacher.model")
     if cfg.checkpoint is not None:
         load_state(model, cfg.checkpoint, key="teacher.checkpoint")

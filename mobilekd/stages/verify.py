@@ -46,7 +46,8 @@ def run(cfg: VerifyConfig, ctx: RunContext) -> VerifyResult:
     exported = ctx.require("export", "verify").artifacts
     feeds, part = test_feeds(ctx, cfg.samples)
     stage, _ = ctx.student_ref()
-    reference = predict(ctx.student(), part, ds.info)
+    student = ctx.student()
+    reference = predict(student, part, ds.info)
     parity: dict[str, Parity] = {}
     with ctx.reporter.task("verify", total=len(exported)) as advance:
         for a in exported:
@@ -54,6 +55,6 @@ def run(cfg: VerifyConfig, ctx: RunContext) -> VerifyResult:
             tol = cfg.tolerances.get(prec, DEFAULT_TOLERANCES[prec])
             absolute = a.model_copy(update={"path": str(ctx.path(a.path))})
             parity[artifact_key(a)] = verify_file(absolute, reference, feeds, task=ds.info.task, tolerance=tol,
-                                                  k=cfg.k, inputs_kind="real")
+                                                  k=cfg.k, inputs_kind="real", model=student)
             advance(1, info=f"{artifact_key(a)}: {parity[artifact_key(a)].status}")
     return VerifyResult(samples=len(feeds), reference=f"PyTorch student ({stage} stage), fp32 eager", parity=parity)

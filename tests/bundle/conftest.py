@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
+from tests.conftest import tiny_pipeline
 
-from conftest import tiny_pipeline  # noqa: E402  (tests/conftest.py)
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # bundle_ranking_data, imported by the ranking pipeline as module:function
 
 
 def _run(doc: dict, run_dir: Path) -> Path:

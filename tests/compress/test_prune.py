@@ -71,7 +71,15 @@ def test_structured_halves_channels_keeps_output_and_exports():
     torch.testing.assert_close(ep.module()(X[0]), m(X[0]))
 
 
-def test_structured_residual_add_and_global_ranking():
+def test_structured_user_ignore_adds_to_the_kept_output_layer():
+    torch.manual_seed(0)
+    m = TinyCNN().eval()
+    report = prune(m, X, PruneOptions(method="structured", ratio=0.5, ignore=["conv1"]))
+    assert (m.conv1.out_channels, m.conv2.in_channels, m.conv2.out_channels, m.fc.out_features) == (16, 16, 16, 10)
+    assert report.pruned_layers == {"conv2": (32, 16)}
+
+
+def test_structured_residual_add_prunes_coupled_convs_together():
     torch.manual_seed(0)
     m = ResidualNet().eval()
     report = prune(m, X, PruneOptions(method="structured", ratio=0.5, importance="l1"))

@@ -100,3 +100,17 @@ def test_pt2e_rejects_bad_input(cnn, digits):
         quantize_pt2e(cnn, x, calibration_batches(digits, n=1), scheme="qat")  # type: ignore[arg-type]
     with pytest.raises(StageError, match="calibration"):
         quantize_pt2e(cnn, x, [])
+
+
+def test_pt2e_batch_one_only_model_exports_static(digits):
+    class BatchOne(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(64, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x.view(1, 64))  # cannot trace at batch 2
+
+    x = digits["x_train"]
+    gm = quantize_pt2e(BatchOne(), (x[:1],), [(x[i:i + 1],) for i in range(4)])
+    assert gm(x[:1]).shape == (1, 10)

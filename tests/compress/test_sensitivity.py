@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -38,10 +40,17 @@ def _accuracy(digits):
     return evaluate
 
 
-def test_sensitivity_ranks_the_fragile_layer_first(cnn, digits):
-    model = _fragile_fc(cnn, digits["x_test"])
-    evaluate = _accuracy(digits)
-    table = layer_sensitivity(model, (digits["x_test"][:1],), calibration_batches(digits, n=4), evaluate)
+@pytest.fixture(scope="module")
+def fragile(trained_cnn, digits):
+    """The fragile model and its sensitivity table, computed once (3 quantizations) for the module."""
+    model = _fragile_fc(copy.deepcopy(trained_cnn), digits["x_test"])
+    calib = calibration_batches(digits, n=4)
+    table = layer_sensitivity(model, (digits["x_test"][:1],), calib, _accuracy(digits))
+    return model, calib, table
+
+
+def test_sensitivity_ranks_the_fragile_layer_first(fragile):
+    _, _, table = fragile
     assert [r.layer for r in table][0] == "fc"
     assert {r.layer for r in table} == {"conv1", "conv2", "fc"}
     assert table[0].drop > 0.5  # fc int8 alone: ~0.1 accuracy (bias-only logits)
@@ -49,20 +58,22 @@ def test_sensitivity_ranks_the_fragile_layer_first(cnn, digits):
     assert table[0].drop == pytest.approx(table[0].metric_fp32 - table[0].metric_int8_only_this_layer)
 
 
-def test_fallback_keeps_fc_float_in_the_exported_graph(cnn, digits):
-    model = _fragile_fc(cnn, digits["x_test"])
-    x1, calib, evaluate = (digits["x_test"][:1],), calibration_batches(digits, n=4), _accuracy(digits)
-    result = fallback(model, x1, calib, evaluate, max_metric_drop=0.03, max_float_layers=2)
+def test_fallback_keeps_fc_float_in_the_exported_graph(fragile, digits):
+    model, calib, table = fragile
+    x1, evaluate = (digits["x_test"][:1],), _accuracy(digits)
+    result = fallback(model, x1, calib, evaluate, max_metric_drop=0.03, max_float_layers=2, table=table)
     assert result.keep_float == ["fc"]
     assert result.drop <= 0.03 and result.table[0].layer == "fc"
 
-    gm = quantize_pt2e(model, x1, calib, keep_float=result.keep_float)
+    gm = quantize_pt2e(copy.deepcopy(model), x1, calib, keep_float=result.keep_float)
     assert evaluate(gm) == pytest.approx(result.metric)  # same calibration -> same model
     (linear,) = [n for n in gm.graph.nodes if n.target == torch.ops.aten.linear.default]
-    # No dequantize feeding fc and no quantize after it: fc runs in float32 ...
-    assert all("dequantize" not in str(getattr(a, "target", "")) for a in linear.args)
+    # fc's weight is a float32 parameter (no int8 tensor + dequantize) and its output is not
+    # quantized: fc runs in float32. (Its input may come out of a dequantize: the pooled
+    # activation before it is int8, which is fine.)
+    weight = linear.args[1]
+    assert weight.op == "get_attr" and attr(gm, weight.target).dtype == torch.float32
     assert all("quantize" not in str(u.target) for u in linear.users)
-    assert attr(gm, linear.args[1].target).dtype == torch.float32
     # ... while both convs are int8.
     int8 = {n.target for n in gm.graph.nodes if n.op == "get_attr" and attr(gm, n.target).dtype == torch.int8}
     assert len(int8) == 2
@@ -70,12 +81,11 @@ def test_fallback_keeps_fc_float_in_the_exported_graph(cnn, digits):
     # The graph handed to ExecuTorch (torch.export of the converted module) keeps it that way.
     ep = torch.export.export(gm, x1)
     (linear,) = [n for n in ep.graph.nodes if n.target == torch.ops.aten.linear.default]
-    assert linear.args[1].meta["val"].dtype == torch.float32
-    assert "dequantize" not in str(linear.args[0].target)
+    assert linear.args[1].op == "placeholder" and linear.args[1].meta["val"].dtype == torch.float32
 
 
-def test_fallback_raises_with_the_table_when_budget_is_impossible(cnn, digits):
-    model = _fragile_fc(cnn, digits["x_test"])
+def test_fallback_raises_with_the_table_when_budget_is_impossible(fragile, digits):
+    model, calib, table = fragile
     with pytest.raises(StageError, match=r"max_float_layers=0(.|\n)*fc"):
-        fallback(model, (digits["x_test"][:1],), calibration_batches(digits, n=2), _accuracy(digits),
-                 max_metric_drop=0.03, max_float_layers=0)
+        fallback(model, (digits["x_test"][:1],), calib, _accuracy(digits),
+                 max_metric_drop=0.03, max_float_layers=0, table=table)
