@@ -99,7 +99,7 @@ class PruneConfig(StrictModel):
     """Pruning (mobilekd.compress.prune.PruneOptions' fields) plus the short KD recovery fine-tune."""
 
     method: Literal["magnitude_unstructured", "structured"] = "structured"
-    ratio: float = Field(0.3, gt=0, lt=1)
+    ratio: float = Field(0.3, gt=0, le=0.95)
     importance: Literal["l1", "l2", "taylor", "random"] = "l2"
     global_pruning: bool = False
     ignore: list[str] = []
@@ -118,6 +118,8 @@ class QuantizeConfig(StrictModel):
     sensitivity: bool = False
     max_metric_drop: float | None = Field(None, ge=0)
     max_float_layers: int = Field(3, ge=0)
+    qat_epochs: int = Field(2, ge=1)  # executorch.scheme: qat, fine-tuned with KD against the teacher
+    qat_lr: float = Field(1e-4, gt=0)
 
 
 class ExportConfig(StrictModel):

@@ -220,9 +220,19 @@ def parse_budgets(doc: Any, source: str) -> list["Budget"]:
 
 
 def load_budgets(path: Path) -> list["Budget"]:
-    from mobilekd.pipeline_file import read_yaml
+    """A budget YAML file (or a pipeline file, whose gate section is used)."""
+    import yaml
 
-    return parse_budgets(read_yaml(Path(path)), str(path))
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--budget: {str(path)!r} not found (expected a YAML file with budgets: [...])")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    return parse_budgets(doc, str(path))
 
 
 # ---- CI renderings ---------------------------------------------------------------------------

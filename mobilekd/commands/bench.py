@@ -92,6 +92,7 @@ def input_spec(path: Path, fmt: str) -> list[tuple[str, tuple[int, ...], str]]:
             out.append((f"input_{i}", tuple(t.sizes()), _SCALAR_TYPES[t.dtype()]))
         return out
     import torch
+    import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401  registers the ops a PT2E int8 program uses
 
     ep = torch.export.load(str(path))
     users = set(ep.graph_signature.user_inputs)

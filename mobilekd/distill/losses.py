@@ -16,7 +16,7 @@ def linear(start: float, end: float | None, epoch: int, epochs: int) -> float:
     if end is None or epochs <= 1:
         return start
     frac = (min(max(epoch, 1), epochs) - 1) / (epochs - 1)
-    return start + (end - start) * frac
+    return start * (1.0 - frac) + end * frac  # exact at both ends
 
 
 class KDLoss(nn.Module):

@@ -4,9 +4,7 @@ The CLI only parses options and calls `export_command`."""
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pickle
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -15,6 +13,8 @@ import torch
 from torch import nn
 
 from mobilekd.errors import DataError, MobileKDError, ModelError
+from mobilekd.imports import import_object
+from mobilekd.models import load_state
 from mobilekd.export.runtime import NP_DTYPE, example_inputs, random_feeds
 from mobilekd.export.types import (
     DEFAULT_TOLERANCES, FORMATS, SUFFIX, ExecuTorchOptions, ExportedModel, Format, Parity, Task,
@@ -75,17 +75,7 @@ def export_command(factory: str, inputs: list[str], formats: list[Format], out: 
 
 def load_factory(factory: str) -> nn.Module:
     """Import `module.path:function` and call it with no arguments; it must return an nn.Module."""
-    module_name, sep, attr = factory.partition(":")
-    if not sep or not module_name or not attr:
-        raise ModelError(f"model factory: expected 'module.path:function', got {factory!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        raise ModelError(f"model factory {factory!r}: cannot import module {module_name!r} ({e}); "
-                         "is its package installed or on PYTHONPATH?") from e
-    fn = getattr(module, attr, None)
-    if fn is None or not callable(fn):
-        raise ModelError(f"model factory {factory!r}: module {module_name!r} has no callable {attr!r}")
+    fn = import_object(factory, what="model factory")
     model = fn()
     if not isinstance(model, nn.Module):
         raise ModelError(f"model factory {factory!r} returned {type(model).__name__}, expected a torch.nn.Module")
@@ -93,33 +83,8 @@ def load_factory(factory: str) -> nn.Module:
 
 
 def load_checkpoint(model: nn.Module, path: Path) -> None:
-    """Load a state dict (torch.load weights_only=True; a {'state_dict': ...} wrapper is unwrapped)."""
-    if not path.is_file():
-        raise ModelError(f"--checkpoint {path}: no such file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as e:
-        raise ModelError(f"--checkpoint {path}: cannot be read as a weights-only torch file ({e})") from e
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ModelError(f"--checkpoint {path}: expected a state dict, got {type(state).__name__}")
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state)
-                   if hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape))
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:10]}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:10]}")
-        if wrong:
-            parts.append("shape mismatch " + ", ".join(
-                f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in wrong[:10]))
-        raise ModelError(f"--checkpoint {path} does not fit the model: " + "; ".join(parts))
-    model.load_state_dict(state)
+    """Load a weights-only state dict; mismatches name the keys (see mobilekd.models.load_state)."""
+    load_state(model, path, key="--checkpoint")
 
 
 def load_feeds(path: Path, specs: Sequence[TensorSpec], *, max_samples: int) -> list[dict[str, np.ndarray]]:

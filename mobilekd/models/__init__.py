@@ -7,6 +7,8 @@ or `max_len` and the YAML did not set them, they are filled from the dataset's i
 from __future__ import annotations
 
 import inspect
+import pickle
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -63,21 +65,33 @@ def count_params(model: nn.Module) -> int:
 
 
 def load_state(model: nn.Module, path: Any, *, key: str) -> nn.Module:
-    """Load a state dict saved with torch.save, never unpickling code (weights_only=True)."""
+    """Load a state dict saved with torch.save, never unpickling code (weights_only=True); a
+    checkpoint that does not fit names the missing, unexpected and wrongly shaped keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{key}: checkpoint {path} not found")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelError(f"{key}: checkpoint {path} not found") from None
-    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file; all mean the same to a user
-        raise ModelError(f"{key}: cannot read checkpoint {path}: {e}") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as e:
+        raise ModelError(f"{key}: {path} cannot be read as a weights-only torch file ({e})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    result = model.load_state_dict(state, strict=False)
+    if not isinstance(state, dict):
+        raise ModelError(f"{key}: {path}: expected a state dict, got {type(state).__name__}")
     own = model.state_dict()
-    wrong_shape = [k for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
-    if result.missing_keys or result.unexpected_keys or wrong_shape:
-        raise ModelError(
-            f"{key}: checkpoint {path} does not fit the model: missing keys {result.missing_keys[:10]}, "
-            f"unexpected keys {result.unexpected_keys[:10]}, wrong shapes {wrong_shape[:10]}"
-        )
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state)
+                   if hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape))
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:10]}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:10]}")
+        if wrong:
+            parts.append("shape mismatch " + ", ".join(
+                f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in wrong[:10]))
+        raise ModelError(f"{key}: checkpoint {path} does not fit the model: " + "; ".join(parts))
+    model.load_state_dict(state)
     return model

@@ -17,6 +17,9 @@ from mobilekd.stages.prune import example_inputs, save_program
 from mobilekd.store import atomic_path, write_json
 
 
+CALIBRATION_BATCH = 32  # calibration samples per forward pass; PT2E models take any batch
+
+
 class QuantizeResult(BaseModel):
     model: ModelRef | None = None  # the PT2E int8 program (ExecuTorch route)
     metrics: dict[str, float] = {}
@@ -46,7 +49,8 @@ def run(cfg: QuantizeConfig, ctx: RunContext) -> QuantizeResult:
             np.savez(fh, **calib)
     n = len(next(iter(calib.values())))
     names = [s.name for s in ds.info.inputs]
-    batches = [tuple(torch.from_numpy(calib[k][i : i + 1]) for k in names) for i in range(n)]
+    batches = [tuple(torch.from_numpy(calib[k][i : i + CALIBRATION_BATCH]) for k in names)
+               for i in range(0, n, CALIBRATION_BATCH)]
     result = QuantizeResult(calibration=ctx.rel(calib_path), calibration_samples=n)
     if cfg.onnx is not None:
         result.schemes["onnx"] = q.scheme_label("onnx", cfg.onnx)
@@ -65,21 +69,63 @@ def run(cfg: QuantizeConfig, ctx: RunContext) -> QuantizeResult:
         def score(model: Any) -> float:
             return evaluate(model, ds.val, ds.info)[metric]
 
+        per_channel = cfg.executorch.per_channel
+        table = sens.layer_sensitivity(student, example, batches, score, per_channel=per_channel) if cfg.sensitivity else []
         if cfg.max_metric_drop is not None:
             fb = sens.fallback(student, example, batches, score, max_metric_drop=cfg.max_metric_drop,
-                               max_float_layers=cfg.max_float_layers, per_channel=cfg.executorch.per_channel)
-            table, keep_float = fb.table, list(fb.keep_float)
-        else:
-            table = sens.layer_sensitivity(student, example, batches, score, per_channel=cfg.executorch.per_channel)
-        result.sensitivity = ctx.rel(write_json(out / "sensitivity.json", [row.model_dump() for row in table]))
-    scheme = "dynamic" if cfg.executorch.scheme == "dynamic" else "static"
-    quantized = q.quantize_pt2e(student, example, batches, scheme=scheme,
-                                per_channel=cfg.executorch.per_channel, keep_float=keep_float)
+                               max_float_layers=cfg.max_float_layers, per_channel=per_channel, table=table or None)
+            table, keep_float = fb.table or table, list(fb.keep_float)
+        if table:
+            result.sensitivity = ctx.rel(write_json(out / "sensitivity.json", [row.model_dump() for row in table]))
+    if cfg.executorch.scheme == "qat":
+        quantized = _qat(ctx, cfg, student, example, keep_float)
+    else:
+        quantized = q.quantize_pt2e(student, example, batches, scheme=cfg.executorch.scheme,
+                                    per_channel=cfg.executorch.per_channel, keep_float=keep_float)
     path = out / "student_int8.pt2"
     save_program(quantized, example, path)
     result.model = ModelRef(kind="program", path=ctx.rel(path))
     ctx._memo[f"model:{result.model.path}"] = quantized
     result.metrics = evaluate(quantized, ds.test, ds.info)
-    result.schemes["executorch"] = q.scheme_label("executorch", cfg.executorch)
+    result.schemes["executorch"] = q.scheme_label("executorch", cfg.executorch, keep_float=keep_float)
     result.keep_float = keep_float
     return result
+
+
+def _qat(ctx: RunContext, cfg: QuantizeConfig, student: Any, example: tuple[torch.Tensor, ...],
+         keep_float: list[str]) -> Any:
+    """Quantization-aware training: fake-quant inserted by PT2E, fine-tuned with the KD loss
+    against the teacher (labels and soft targets as in the distill stage), then converted."""
+    import copy
+
+    from torchao.quantization.pt2e import move_exported_model_to_train
+
+    from mobilekd.compress import quantize as q
+    from mobilekd.distill.losses import KDLoss
+    from mobilekd.distill.trainer import seed_everything, train_targets
+    from mobilekd.evaluate import predict
+
+    ds = ctx.dataset()
+    distill = ctx.config.distill
+    settings = distill or ctx.config.teacher
+    loss_fn = KDLoss(distill.temperature if distill else 4.0, distill.alpha if distill else 0.5)
+    teacher_logits = torch.from_numpy(predict(ctx.teacher(), ds.train, ds.info))
+    prepared = q.prepare_qat(copy.deepcopy(student), example, per_channel=cfg.executorch.per_channel,
+                             keep_float=keep_float)
+    move_exported_model_to_train(prepared)
+    gen = seed_everything(ctx.config.seed)
+    xs = [torch.from_numpy(ds.train.inputs[s.name]) for s in ds.info.inputs]
+    ys = train_targets(ds.train)
+    opt = torch.optim.Adam(prepared.parameters(), lr=cfg.qat_lr)
+    n = len(ds.train)
+    with ctx.reporter.task("qat epochs", total=cfg.qat_epochs) as advance:
+        for _ in range(cfg.qat_epochs):
+            perm = torch.randperm(n, generator=gen)
+            for i in range(0, n, settings.batch_size):
+                idx = perm[i : i + settings.batch_size]
+                loss, _ = loss_fn(prepared(*(x[idx] for x in xs)), teacher_logits[idx], ys[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            advance(1, info=f"loss {float(loss):.4f}")
+    return q.convert_qat(prepared)

@@ -48,12 +48,14 @@ def load_program(path: Path, ds: Dataset) -> torch.nn.Module:
         module = torch.export.load(str(path)).module()
     except (RuntimeError, ValueError, KeyError, OSError) as e:
         raise ModelError(f"teacher.checkpoint: cannot load torch.export program {path}: {e}") from None
-    example = tuple(torch.from_numpy(ds.train.inputs[s.name][:1]) for s in ds.info.inputs)
+    # a batch of 2: a program exported with a fixed batch of 1 cannot be trained against
+    example = tuple(torch.from_numpy(ds.train.inputs[s.name][:2]) for s in ds.info.inputs)
     try:
         out = module(*example)
     except (RuntimeError, ValueError, TypeError, AssertionError) as e:
         shapes = [tuple(x.shape) for x in example]
-        raise ModelError(f"teacher.checkpoint: program {path} does not accept this dataset's inputs {shapes}: {e}") from None
+        raise ModelError(f"teacher.checkpoint: program {path} does not accept this dataset's inputs {shapes} "
+                         f"(export it with a dynamic batch dimension): {e}") from None
     if not isinstance(out, torch.Tensor) or out.shape[-1] != ds.info.num_outputs:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ModelError(f"teacher.checkpoint: program {path} returns {got}, expected (batch, {ds.info.num_outputs})")

@@ -11,9 +11,10 @@ from torch import nn
 from .nets import TinyCNN
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def one_thread():
-    """The CI box has 2 shared cores; intra-op threads fight each other on these tiny tensors
+    """Package-scoped, so the thread count is restored once tests/compress is done. The CI box has
+    2 shared cores; intra-op threads fight each other on these tiny tensors
     (150 training steps take ~10 s with 2 threads under load, ~1 s with one)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -1,0 +1,66 @@
+"""The shopping guide recipe, end to end on a slice of the real Online Retail data.
+
+The recipe file itself is run (pipelines/shopping_guide.yaml), shrunk with --set overrides to a few
+hundred customers and one epoch, so the test checks what users run: every stage, parity of the
+ONNX and ExecuTorch files at the recipe's own tolerances, and the gate's checks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mobilekd import load_pipeline
+from mobilekd.pipeline import run_pipeline
+from tests.conftest import REPO, shared_datasets
+
+RECIPE = REPO / "pipelines" / "shopping_guide.yaml"
+SHRINK = [
+    "data.options.max_customers=300",
+    "data.options.max_train_examples=3000",
+    "teacher.args={dim: 32, heads: 2, layers: 1, dropout: 0.1}",
+    "teacher.epochs=1",
+    "distill.epochs=1",
+    "export.formats=[onnx, executorch]",
+    "bundle.formats=[onnx, executorch]",
+    "verify.samples=30",
+    "bench.min_runs=5",
+    "bench.min_seconds=0.05",
+    "bench.max_seconds=0.5",
+    "bench.native=false",
+]
+
+
+def test_recipe_file_is_valid_and_phone_sized():
+    cfg = load_pipeline(RECIPE)
+    assert RECIPE.resolve() == (REPO / "mobilekd" / "recipes" / "shopping_guide.yaml").resolve()
+    assert cfg.data.dataset == "online_retail" and cfg.prune is None
+    assert cfg.distill is not None and cfg.distill.ranking is not None and cfg.distill.ranking.k == 10
+    limits = {(b.metric, b.format, b.variant): b.max for b in cfg.gate.budgets}
+    assert limits[("bytes", "executorch", "int8")] == 1_000_000
+    assert limits[("latency_p90_ms", "executorch", "int8")] == 5
+    assert cfg.verify.tolerances["fp32"].min_agreement == 0.99
+
+
+@pytest.mark.skipif(shared_datasets() is None or not (shared_datasets() / "online-retail").is_dir(),
+                    reason="needs the shared datasets folder with online-retail/ (../shared/datasets or $MOBILEKD_DATA_DIR)")
+def test_recipe_runs_end_to_end_on_a_slice(tmp_path: Path):
+    cfg = load_pipeline(RECIPE, SHRINK)
+    outcome = run_pipeline(cfg, run_dir=tmp_path / "run", data_dir=shared_datasets())
+    s = outcome.summary
+    ran = {name: st["status"] for name, st in s["stages"].items()}
+    assert ran["prune"] == "off"
+    assert all(ran[n] == "ran" for n in ("data", "teacher", "distill", "quantize", "export", "verify", "bench", "gate", "bundle"))
+    parity = {(a["format"], a["variant"]): a["parity"] for a in s["artifacts"]}
+    assert set(parity) == {("onnx", "fp32"), ("onnx", "int8"), ("executorch", "fp32"), ("executorch", "int8")}
+    for (fmt, variant), p in parity.items():
+        assert p["status"] == "passed", (fmt, variant, p)
+    for fmt in ("onnx", "executorch"):  # fp32 files rank exactly like PyTorch at the recipe's tolerance
+        assert parity[(fmt, "fp32")]["topk_overlap"] >= 0.99
+    assert "ndcg@10" in s["models"]["student"]["metrics"]
+    names = [c["name"] for c in s["gate"]["checks"]]
+    assert len(names) == len(cfg.gate.budgets)
+    # Size budgets hold at any data size: the int8 student of a 300-customer catalogue is far below 1 MB.
+    sizes = [c for c in s["gate"]["checks"] if c["name"].startswith("bytes")]
+    assert sizes and all(c["passed"] for c in sizes)
