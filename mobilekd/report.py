@@ -105,6 +105,11 @@ def plot_png(points: list[dict[str, Any]], xkey: str, xlabel: str, ylabel: str, 
     pad = max(0.01, (max(ys) - min(ys)) * 0.1)
     ax.set_ylim(min(ys) - pad, max(ys) + pad)
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=11)

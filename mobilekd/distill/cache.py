@@ -11,9 +11,9 @@ teacher checkpoint's digest, the split's digest and the layers, and read back wi
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -36,8 +36,13 @@ def backend() -> str:
     return "nccl" if torch.cuda.is_available() else "gloo"
 
 
+_left = False  # set by cleanup(): this process does not rejoin
+
+
 def setup() -> bool:
     """Join the process group torchrun described in the environment; True when distributed."""
+    if _left:
+        return False
     if dist.is_initialized():
         return world_size() > 1
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
@@ -85,3 +90,16 @@ def broadcast_object(obj: Any) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+# The stages every rank runs under torchrun; the pipeline runs the rest on rank 0 alone, after cleanup().
+TRAINING_STAGES = ("data", "teacher", "distill")
+
+
+def cleanup() -> None:
+    """Leave the process group (after the training stages), so rank 0 carries on as one process."""
+    global _left
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+        _left = True

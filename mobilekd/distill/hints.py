@@ -7,7 +7,8 @@ exist fails before training with the list of names that do.
 from __future__ import annotations
 
 import difflib
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Self
 
 import torch
 from torch import nn
@@ -56,7 +57,7 @@ class FeatureTaps:
         self._handles.clear()
         self.outputs.clear()
 
-    def __enter__(self) -> "FeatureTaps":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

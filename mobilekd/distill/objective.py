@@ -8,7 +8,8 @@ The teacher's side comes from a `TeacherSource`: cached arrays looked up by trai
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 from torch import nn

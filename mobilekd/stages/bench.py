@@ -82,8 +82,10 @@ def _eager_models(ctx: RunContext) -> dict[str, Any]:
 
 def _compute(ctx: RunContext, exported: list, result: BenchResult) -> Any:
     """MACs (torch.utils.flop_counter, FLOPs / 2) of the float student, the same for every variant
-    of it, and the bytes of stored weights per dtype: ONNX initializers read from the file, the
-    float student's tensors for fp32 .pte/.mlpackage, the PT2E int8 program's for int8 ones."""
+    of it, and the bytes of stored weights per dtype where they are known exactly: ONNX
+    initializers read from the file, and the float student's tensors for fp32 .pte/.mlpackage.
+    (An int8 .pte's XNNPACK payload is opaque, and the PT2E program module still carries its unused
+    float weights, so int8 .pte/.mlpackage get no weight_bytes rather than a wrong one.)"""
     import torch
 
     from mobilekd.bench.devices import estimate_inputs_from_module
@@ -93,18 +95,14 @@ def _compute(ctx: RunContext, exported: list, result: BenchResult) -> Any:
     example = tuple(torch.from_numpy(ds.test.inputs[s.name][:1]) for s in ds.info.inputs)
     student = ctx.student()
     inputs = estimate_inputs_from_module(student, example)
-    per_variant: dict[str, dict[str, int]] = {"fp32": weight_bytes_by_precision(student)}
-    qres = ctx.result("quantize")
-    if qres is not None and qres.model is not None:
-        import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401  registers the quantized_decomposed ops the .pt2 uses
-
-        per_variant["int8"] = weight_bytes_by_precision(ctx.load_model(qres.model, "bench"))
+    fp32 = weight_bytes_by_precision(student)
     for a in exported:
+        row: dict[str, Any] = {"macs": inputs.macs, "flops": 2 * inputs.macs}
         if a.format == "onnx":
-            weights = weight_bytes_by_precision(ctx.path(a.path))
-        else:
-            weights = per_variant.get(a.variant, {})
-        result.compute[artifact_key(a)] = {"macs": inputs.macs, "flops": 2 * inputs.macs, "weight_bytes": weights}
+            row["weight_bytes"] = weight_bytes_by_precision(ctx.path(a.path))
+        elif a.variant == "fp32":
+            row["weight_bytes"] = fp32
+        result.compute[artifact_key(a)] = row
     return inputs
 
 

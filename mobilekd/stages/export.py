@@ -61,11 +61,11 @@ def run(cfg: ExportConfig, ctx: RunContext) -> ExportResult:
                 feeds = [{k: v[i : i + 1] for k, v in calib.items()} for i in range(count)]
                 path = out / "student_int8.onnx"
                 scheme = q.quantize_onnx(fp32.path, path, options=scheme_cfg, calibration_feeds=feeds)
-                keep(_describe("onnx", "int8", path, fp32, scheme))
+                keep(_describe("onnx", "int8", path, fp32, scheme, ctx.rel(fp32.path)))
             else:
                 path = out / "student_int8.mlpackage"
                 scheme = q.quantize_coreml(fp32.path, path, options=scheme_cfg)
-                keep(_describe("coreml", "int8", path, fp32, scheme))
+                keep(_describe("coreml", "int8", path, fp32, scheme, ctx.rel(fp32.path)))
             advance(1, info=f"{fmt} int8")
     if "fp32" not in cfg.variants:
         for stale in out.glob("student_fp32.*"):
@@ -85,9 +85,7 @@ def _export_fp32(fmt: str, model, inputs, outputs, out, cfg: ExportConfig) -> Ex
     return export_coreml(model, inputs, outputs, out / "student_fp32.mlpackage", cfg.coreml, variant="fp32")
 
 
-def _describe(fmt: str, variant: str, path, like: ExportedModel, scheme: str) -> ExportedModel:
+def _describe(fmt: str, variant: str, path, like: ExportedModel, scheme: str, source: str) -> ExportedModel:
     """An int8 file made from an fp32 one by a quantization tool keeps its inputs and outputs."""
-    from mobilekd.store import sha256_file, size_bytes
-
-    return ExportedModel(format=fmt, variant=variant, path=str(path), bytes=size_bytes(path), sha256=sha256_file(path),
-                         inputs=like.inputs, outputs=like.outputs, scheme=scheme, details={"from": like.path})
+    return ExportedModel.of_file(format=fmt, variant=variant, path=path, inputs=like.inputs, outputs=like.outputs,
+                                 scheme=scheme, details={"from": source})

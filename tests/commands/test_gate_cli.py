@@ -86,14 +86,15 @@ def test_bad_input_exits_2_with_a_named_error(run, tmp_path, make, needle):
 
 
 def test_a_real_tiny_run_gates_against_its_measured_numbers(tmp_path):
-    """One real pipeline (digits, 2 epochs, ONNX only) gated twice: a byte budget just above the
+    """One real pipeline (digits, 1 epoch each, ONNX only) gated twice: a byte budget just above the
     measured size passes, one byte below fails."""
-    doc = tiny_pipeline(export={"formats": ["onnx"], "variants": ["fp32", "int8"]},
+    doc = tiny_pipeline(export={"formats": ["onnx"], "variants": ["fp32", "int8"]}, verify={"samples": 10},
                         quantize={"calibration_samples": 32, "executorch": None, "coreml": None},
                         bench={"threads": [1], "warmup": 1, "min_runs": 3, "min_seconds": 0.0, "max_seconds": 0.5,
                                "native": False, "eager": False},
                         gate={"budgets": [{"metric": "bytes", "format": "onnx", "variant": "int8", "max": 10_000_000}]},
                         bundle=None)
+    doc["teacher"]["epochs"] = doc["distill"]["epochs"] = 1
     pipeline = tmp_path / "tiny.yaml"
     pipeline.write_text(yaml.safe_dump(doc))
     out = tmp_path / "tiny"

@@ -78,8 +78,10 @@ def test_teacher_outputs_are_cached_and_reused(run_dir: Path):
     run_pipeline(config(**ALL_LOSSES), run_dir=run_dir, from_stage="distill")
     second = distill_result(run_dir)
     assert second["teacher_cache"] == "hit"
-    # same seed -> same metrics, whether the teacher's outputs were computed or read back
-    assert second["history"] == first["history"] and second["metrics"] == first["metrics"]
+    # same seed -> same metrics (losses to float32 noise: oneDNN conv kernels may sum in another order)
+    assert second["metrics"] == first["metrics"]
+    for a, b in zip(first["history"], second["history"]):
+        assert a["val_accuracy"] == b["val_accuracy"] and a["loss"] == pytest.approx(b["loss"], rel=1e-5)
 
 
 def test_without_cache_the_teacher_runs_every_batch_with_the_same_result(run_dir: Path, tmp_path: Path):
