@@ -98,9 +98,11 @@ def weight_bytes_by_precision(model_or_onnx: "torch.nn.Module | onnx.ModelProto 
         if path.suffix != ".onnx" or not path.is_file():
             raise ConfigError(f"model_or_onnx: expected an existing .onnx file, got {str(path)!r}")
         model_or_onnx = onnx.load(str(path), load_external_data=False)
-    if hasattr(model_or_onnx, "graph"):
-        return _onnx_weight_bytes(model_or_onnx)
     import torch
+
+    # A torch.fx.GraphModule has a `.graph` too, so test for the ONNX proto type itself.
+    if not isinstance(model_or_onnx, torch.nn.Module) and type(model_or_onnx).__name__ == "ModelProto":
+        return _onnx_weight_bytes(model_or_onnx)
 
     if not isinstance(model_or_onnx, torch.nn.Module):
         raise ConfigError(f"model_or_onnx: expected an nn.Module, an onnx.ModelProto or a .onnx path, "
