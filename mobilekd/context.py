@@ -77,9 +77,9 @@ class RunContext:
         memo_key = f"model:{ref.path}"
         if memo_key not in self._memo:
             if ref.kind == "program":
-                import torch
+                from mobilekd.models.program import load_program
 
-                self._memo[memo_key] = torch.export.load(str(self.path(ref.path))).module()
+                self._memo[memo_key] = load_program(self.path(ref.path))
             else:
                 from mobilekd.models import build_model, load_state
 

@@ -8,8 +8,9 @@ Also renders a gate report for CI: JUnit XML (one testcase per check) and Markdo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -49,7 +50,7 @@ class GateReport(BaseModel):
     checks: list[Check]
 
 
-def budget_problem(b: "Budget") -> str | None:
+def budget_problem(b: Budget) -> str | None:
     """Why a budget cannot be evaluated against any run (None when its shape is sound). Called by
     Budget's validator, so a bad budget fails when the file is read, before any work."""
     if (b.min is None) == (b.max is None):
@@ -83,7 +84,7 @@ def budget_problem(b: "Budget") -> str | None:
     return None
 
 
-def check_name(b: "Budget") -> str:
+def check_name(b: Budget) -> str:
     runtime = b.runtime
     sel = [b.format, b.variant, runtime, f"threads={b.threads}" if b.threads else None,
            f"estimate:{b.profile}" if b.profile else None, b.model, f"vs {b.against}" if b.against else None]
@@ -91,7 +92,7 @@ def check_name(b: "Budget") -> str:
     return f"{b.metric}[{','.join(sel)}]" if sel else b.metric
 
 
-def evaluate_budgets(budgets: Sequence["Budget"], summary: dict[str, Any]) -> GateReport:
+def evaluate_budgets(budgets: Sequence[Budget], summary: dict[str, Any]) -> GateReport:
     checks = []
     for b in budgets:
         value = resolve(b, summary)
@@ -104,7 +105,7 @@ def evaluate_budgets(budgets: Sequence["Budget"], summary: dict[str, Any]) -> Ga
     return GateReport(passed=all(c.passed for c in checks), checks=checks)
 
 
-def resolve(b: "Budget", summary: dict[str, Any]) -> float:
+def resolve(b: Budget, summary: dict[str, Any]) -> float:
     """The value a budget bounds; ConfigError naming the budget when the run did not produce it."""
     name = check_name(b)
     if b.model is not None:
@@ -140,7 +141,7 @@ def resolve(b: "Budget", summary: dict[str, Any]) -> float:
     return float(v) / 1e6 if b.metric == "size_mb" else float(v)
 
 
-def _latency(b: "Budget", row: dict[str, Any], where: str, name: str) -> float:
+def _latency(b: Budget, row: dict[str, Any], where: str, name: str) -> float:
     if b.profile is not None:
         for est in row.get("estimates") or []:
             if est.get("profile") == b.profile:
@@ -173,7 +174,7 @@ def _model_value(models: dict[str, Any], model: str, metric: str, name: str) -> 
     return float(metrics[metric])
 
 
-def _artifact(b: "Budget", summary: dict[str, Any], name: str) -> dict[str, Any]:
+def _artifact(b: Budget, summary: dict[str, Any], name: str) -> dict[str, Any]:
     rows = [r for r in summary.get("artifacts") or []
             if (b.format is None or r["format"] == b.format) and (b.variant is None or r["variant"] == b.variant)]
     if not rows:
@@ -188,7 +189,7 @@ def _artifact(b: "Budget", summary: dict[str, Any], name: str) -> dict[str, Any]
 
 # ---- reading budget files --------------------------------------------------------------------
 
-def parse_budgets(doc: Any, source: str) -> list["Budget"]:
+def parse_budgets(doc: Any, source: str) -> list[Budget]:
     """`{budgets: [...]}` (a budget file) or `{gate: {budgets: [...]}}` (a pipeline file) -> budgets,
     every problem listed as `budgets[i].key: what was expected, got VALUE`."""
     from pydantic import ValidationError
@@ -219,7 +220,7 @@ def parse_budgets(doc: Any, source: str) -> list["Budget"]:
     return list(cfg.budgets)
 
 
-def load_budgets(path: Path) -> list["Budget"]:
+def load_budgets(path: Path) -> list[Budget]:
     """A budget YAML file (or a pipeline file, whose gate section is used)."""
     import yaml
 

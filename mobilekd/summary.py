@@ -47,6 +47,10 @@ def _models(results: dict[str, Any]) -> dict[str, Any]:
         base = models.get("student_pruned") or models.get("student") or models.get("teacher") or {}
         models["student_int8"] = {"params": base.get("params"), "metrics": q.metrics,
                                   "scheme": q.schemes.get("executorch"), "keep_float": q.keep_float}
+    b = results.get("bench")
+    for name, stats in (getattr(b, "eager", None) or {}).items():
+        if name in models:  # torch eager, batch 1, 1 thread: budgetable like any model field
+            models[name]["latency_ms"] = {"p50": stats["p50"], "p90": stats["p90"], "runtime": "torch-eager"}
     return models
 
 

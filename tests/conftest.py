@@ -41,7 +41,8 @@ def tiny_pipeline(**overrides) -> dict:
         "prune": None,
         "quantize": {"calibration_samples": 32},
         "verify": {"samples": 20},
-        "bench": {"threads": [1], "warmup": 2, "min_runs": 5, "min_seconds": 0.05, "max_seconds": 1, "native": False},
+        "bench": {"threads": [1], "warmup": 2, "min_runs": 5, "min_seconds": 0.05, "max_seconds": 1, "native": False,
+                  "eager": False},
         "gate": {"budgets": [{"metric": "bytes", "format": "executorch", "variant": "int8", "max": 1000000}]},
         "bundle": {"variants": ["int8"], "golden_samples": 2},
     }

@@ -10,7 +10,14 @@ import pytest
 
 from mobilekd.config import Budget
 from mobilekd.errors import ConfigError
-from mobilekd.gate import evaluate_budgets, load_budgets, parse_budgets, resolve, to_junit, to_markdown
+from mobilekd.gate import (
+    evaluate_budgets,
+    load_budgets,
+    parse_budgets,
+    resolve,
+    to_junit,
+    to_markdown,
+)
 
 
 def lat(runtime: str, threads: int, p50: float, p90: float, p99: float, mem: float = 2.0) -> dict:

@@ -76,7 +76,9 @@ def _loader(req: dict, feeds: list[np.ndarray]) -> tuple[Callable[[], Callable[[
     torch.set_num_interop_threads(1)
 
     def load_pt2() -> Callable[[], object]:
-        module = torch.export.load(path).module()
+        from mobilekd.models.program import load_program
+
+        module = load_program(path)
 
         def run() -> object:
             with torch.inference_mode():

@@ -91,10 +91,9 @@ def input_spec(path: Path, fmt: str) -> list[tuple[str, tuple[int, ...], str]]:
                 raise ConfigError(f"{path.name}: input {i} has ExecuTorch dtype code {t.dtype()}, which bench cannot feed")
             out.append((f"input_{i}", tuple(t.sizes()), _SCALAR_TYPES[t.dtype()]))
         return out
-    import torch
-    import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401  registers the ops a PT2E int8 program uses
+    from mobilekd.models.program import load_exported
 
-    ep = torch.export.load(str(path))
+    ep = load_exported(path)
     users = set(ep.graph_signature.user_inputs)
     out = []
     for node in ep.graph.nodes:
@@ -104,7 +103,7 @@ def input_spec(path: Path, fmt: str) -> list[tuple[str, tuple[int, ...], str]]:
     return out
 
 
-def feeds_for(path: Path, fmt: str, npz: Path | None, seed: int = 0) -> tuple[dict[str, "np.ndarray"], str]:
+def feeds_for(path: Path, fmt: str, npz: Path | None, seed: int = 0) -> tuple[dict[str, np.ndarray], str]:
     """Batch-1 feeds for one file and a line saying where they came from."""
     import numpy as np
 

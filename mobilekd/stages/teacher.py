@@ -20,6 +20,7 @@ from mobilekd.distill import ddp
 from mobilekd.distill.trainer import fit, seed_everything
 from mobilekd.errors import ModelError
 from mobilekd.evaluate import evaluate
+from mobilekd.models.program import load_exported
 from mobilekd.models import build_model, count_params, load_state
 from mobilekd.stages.distill import resume_path
 from mobilekd.store import atomic_path, write_bytes
@@ -45,7 +46,7 @@ def load_program(path: Path, ds: Dataset) -> torch.nn.Module:
     if not path.is_file():
         raise ModelError(f"teacher.checkpoint: program {path} not found")
     try:
-        module = torch.export.load(str(path)).module()
+        module = load_exported(path).module()
     except (RuntimeError, ValueError, KeyError, OSError) as e:
         raise ModelError(f"teacher.checkpoint: cannot load torch.export program {path}: {e}") from None
     # a batch of 2: a program exported with a fixed batch of 1 cannot be trained against

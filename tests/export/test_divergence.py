@@ -17,7 +17,6 @@ from mobilekd.export.types import DEFAULT_TOLERANCES, ExportedModel, OnnxOptions
 from mobilekd.specs import TensorSpec
 from mobilekd.export.verify import verify_file
 
-from .nets import NETS
 
 
 def plant(src: str, dst, initializer: str, delta: float = 5.0) -> ExportedModel:

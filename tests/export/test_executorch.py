@@ -12,7 +12,7 @@ from mobilekd.export.runtime import example_inputs, open_runtime
 from mobilekd.export.types import DEFAULT_TOLERANCES, ExecuTorchOptions
 from mobilekd.export.verify import verify_file
 
-from .nets import NETS, build
+from .nets import NETS
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from typer.testing import CliRunner
 
 from mobilekd.cli import app
 from mobilekd.pipeline_file import builtin_path
-from tests.conftest import tiny_pipeline
 
 runner = CliRunner()
 
