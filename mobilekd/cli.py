@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -50,8 +51,11 @@ def pipeline_run(
     from mobilekd.tables import print_summary
 
     cfg = load_pipeline(file, overrides)
-    with Reporter(quiet=quiet) as reporter:
+    rank = int(os.environ.get("RANK", "0"))  # under torchrun, only rank 0 shows progress and the summary
+    with Reporter(quiet=quiet or rank != 0) as reporter:
         outcome = run_pipeline(cfg, run_dir=out, data_dir=data_dir, force=force, from_stage=from_stage, reporter=reporter)
+    if not outcome.summary:  # a torchrun worker that left after the training stages
+        raise typer.Exit(0)
     print_summary(outcome.summary, str(outcome.run_dir))
     raise typer.Exit(0 if outcome.gate_passed else 1)
 

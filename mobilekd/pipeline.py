@@ -117,42 +117,69 @@ def _cached(stage_dir: Path, key: str, stage: Stage) -> tuple[BaseModel, dict[st
         return None
 
 
+# Under torchrun, these stages train on every process; all others run on rank 0 alone.
+ALL_RANKS = ("teacher", "distill")
+
+
 def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: Path | str | None = None,
                  force: bool = False, from_stage: str | None = None, reporter: Reporter | None = None) -> RunOutcome:
-    """Run every stage in order, reusing cached ones; write summary.json and report.html."""
+    """Run every stage in order, reusing cached ones; write summary.json and report.html.
+
+    Under `torchrun`, every process joins the training stages (DDP); only rank 0 writes files,
+    and after the last training stage the other processes leave (their outcome has an empty
+    summary) while rank 0 carries on alone.
+    """
+    from mobilekd.distill import ddp
+
     if from_stage is not None and from_stage not in STAGES:
         raise ConfigError(f"--from: unknown stage {from_stage!r}; expected one of {', '.join(STAGES)}")
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    distributed = ddp.setup()
+    main = ddp.is_main()
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(config=cfg, run_dir=run_dir, data_dir=resolve_data_dir(data_dir), reporter=reporter or Reporter(quiet=True))
     from mobilekd.pipeline_file import resolved_yaml
 
-    write_text(run_dir / "pipeline.yaml", resolved_yaml(cfg))
+    if main:
+        write_text(run_dir / "pipeline.yaml", resolved_yaml(cfg))
     statuses: dict[str, dict[str, Any]] = {}
     upstream: list[dict[str, Any]] = []
     forced = force
+    last_shared = max(i for i, n in enumerate(STAGES) if n in ALL_RANKS)
     with ctx.reporter.task("stages", total=len(STAGES)) as advance:
-        for name, stage in STAGES.items():
+        for index, (name, stage) in enumerate(STAGES.items()):
+            if distributed and index > last_shared:
+                ddp.cleanup()
+                distributed = False
+                if not main:
+                    return RunOutcome(run_dir=run_dir, summary={}, statuses=statuses)
             forced = forced or name == from_stage
             stage_cfg = getattr(cfg, name)
             stage_dir = run_dir / name
             key = stage_key(name, stage_cfg, upstream)
             if stage_cfg is None:
-                _switch_off(stage_dir, name, key)
+                if main:
+                    _switch_off(stage_dir, name, key)
                 statuses[name] = {"status": "off", "seconds": 0.0}
                 upstream.append({"stage": name, "key": key, "outputs": None})
                 advance(1, info=f"{name}: off")
                 continue
-            hit = None if forced else _cached(stage_dir, key, stage)
-            if hit is not None:
-                result, record = hit
-                statuses[name] = {"status": "cached", "seconds": 0.0, "ran_seconds": record.get("seconds")}
+            if distributed and name not in ALL_RANKS:
+                result, record, status = _on_main_only(name, stage, stage_cfg, ctx, stage_dir, key, upstream, forced)
             else:
-                result, record = _execute(name, stage, stage_cfg, ctx, stage_dir, key, upstream)
-                statuses[name] = {"status": "ran", "seconds": record["seconds"]}
+                hit = None if forced else _cached(stage_dir, key, stage)
+                if distributed and not all(ddp.gather_objects(hit is not None)):
+                    hit = None  # every process must agree before rank 0 clears the folder
+                if hit is not None:
+                    (result, record), status = hit, "cached"
+                else:
+                    (result, record), status = _execute(name, stage, stage_cfg, ctx, stage_dir, key, upstream), "ran"
+            statuses[name] = ({"status": "cached", "seconds": 0.0, "ran_seconds": record.get("seconds")}
+                              if status == "cached" else {"status": "ran", "seconds": record["seconds"]})
             ctx.results[name] = result
             upstream.append({"stage": name, "key": key, "outputs": record["outputs"]})
-            advance(1, info=f"{name}: {statuses[name]['status']}")
+            advance(1, info=f"{name}: {status}")
     from mobilekd.report import write_report
     from mobilekd.summary import build_summary
 
@@ -162,21 +189,50 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: 
     return RunOutcome(run_dir=run_dir, summary=summary, statuses=statuses)
 
 
+def _on_main_only(name: str, stage: Stage, stage_cfg: BaseModel, ctx: RunContext, stage_dir: Path, key: str,
+                  upstream: list[dict[str, Any]], forced: bool) -> tuple[BaseModel, dict[str, Any], str]:
+    """A stage that rank 0 runs (or reuses) while the others wait, then read its stage.json."""
+    from mobilekd.distill import ddp
+
+    status = "cached"
+    if ddp.is_main():
+        hit = None if forced else _cached(stage_dir, key, stage)
+        if hit is None:
+            _execute(name, stage, stage_cfg, ctx, stage_dir, key, upstream, shared=False)
+            status = "ran"
+    status = ddp.gather_objects(status)[0]
+    record = read_json(stage_dir / STAGE_FILE)
+    return stage.result.model_validate(record["result"]), record, status
+
+
 def _execute(name: str, stage: Stage, stage_cfg: BaseModel, ctx: RunContext, stage_dir: Path, key: str,
-             upstream: list[dict[str, Any]]) -> tuple[BaseModel, dict[str, Any]]:
-    # Forget the old record first: if we are killed below, nothing stale is trusted next time.
-    (stage_dir / STAGE_FILE).unlink(missing_ok=True)
-    if stage_dir.exists():
-        shutil.rmtree(stage_dir)
-    stage_dir.mkdir(parents=True)
+             upstream: list[dict[str, Any]], *, shared: bool = True) -> tuple[BaseModel, dict[str, Any]]:
+    """Run one stage in a clean folder; stage.json is written last, by rank 0 only. `shared`: every
+    process runs this stage (DDP training), so they meet at barriers around it."""
+    from mobilekd.distill import ddp
+
+    barrier = ddp.barrier if shared else (lambda: None)
+
+    if ddp.is_main():
+        # Forget the old record first: if we are killed below, nothing stale is trusted next time.
+        (stage_dir / STAGE_FILE).unlink(missing_ok=True)
+        if stage_dir.exists():
+            shutil.rmtree(stage_dir)
+        stage_dir.mkdir(parents=True)
+    barrier()
     t0 = time.perf_counter()
     result = stage.run(stage_cfg, ctx)
     seconds = round(time.perf_counter() - t0, 3)
-    record = {"stage": name, "status": "ok", "mobilekd_version": __version__, "key": key,
-              "config": stage_cfg.model_dump(mode="json"),
-              "inputs": {u["stage"]: sha256_json(u["outputs"]) for u in upstream if u["outputs"] is not None},
-              "outputs": output_digests(stage_dir), "seconds": seconds, "result": result.model_dump(mode="json")}
-    write_json(stage_dir / STAGE_FILE, record)
+    barrier()
+    if ddp.is_main():
+        record = {"stage": name, "status": "ok", "mobilekd_version": __version__, "key": key,
+                  "config": stage_cfg.model_dump(mode="json"),
+                  "inputs": {u["stage"]: sha256_json(u["outputs"]) for u in upstream if u["outputs"] is not None},
+                  "outputs": output_digests(stage_dir), "seconds": seconds, "result": result.model_dump(mode="json")}
+        write_json(stage_dir / STAGE_FILE, record)
+    barrier()
+    if not ddp.is_main():
+        record = read_json(stage_dir / STAGE_FILE)
     return result, record
 
 

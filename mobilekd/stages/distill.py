@@ -57,7 +57,9 @@ def model_digest(model: torch.nn.Module) -> str:
 def teacher_digest(ctx: RunContext, teacher: torch.nn.Module) -> str:
     ref = ctx.require("teacher", "distill").model
     path = ctx.path(ref.path)
-    return sha256_file(path) if ref.kind == "program" and path.is_file() else model_digest(teacher)
+    # The saved file, not the weights in memory: under DDP each process's BatchNorm statistics
+    # drift apart after the last step, while the file (written by rank 0) is the one teacher.
+    return sha256_file(path) if path.is_file() else model_digest(teacher)
 
 
 def resume_path(ctx: RunContext, stage: str, cfg: Any, *inputs: str) -> Path:

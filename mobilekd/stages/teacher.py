@@ -97,6 +97,7 @@ def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
         with atomic_path(path) as tmp:
             torch.save(model.state_dict(), tmp)
     ref = ModelRef(kind="state_dict", path=ctx.rel(path), name=cfg.model, args=cfg.args)
-    ctx._memo[f"model:{ref.path}"] = model.eval()
+    if ddp.is_main():  # other processes load rank 0's file, so every process distills from one teacher
+        ctx._memo[f"model:{ref.path}"] = model.eval()
     return TeacherResult(model=ref, params=count_params(model), metrics=evaluate(model, ds.test, ds.info),
                          val_metrics=evaluate(model, ds.val, ds.info), history=history, best_epoch=best, source=source)
