@@ -30,6 +30,27 @@ def write_yaml(tmp_path: Path):
     return _write
 
 
+STAGE_ORDER = ("data", "teacher", "distill", "prune", "quantize", "export", "verify", "bench", "gate", "bundle")
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a shared CPU, faster than two contended ones for tiny models."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def stop_after(doc: dict, last: str) -> dict:
+    """Switch off every stage after `last`, for tests of one stage."""
+    for stage in STAGE_ORDER[STAGE_ORDER.index(last) + 1 :]:
+        doc[stage] = None
+    return doc
+
+
 def tiny_pipeline(**overrides) -> dict:
     """The quickstart shrunk to seconds: 2 teacher and 2 student epochs, few samples."""
     doc = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from mobilekd.config import DataConfig
 from mobilekd.data.registry import load_dataset
@@ -15,9 +14,5 @@ def digits():
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    # The CPU is shared; one thread is faster than two contended ones for these tiny models.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """Every training-loop test runs on one torch thread (see tests/conftest.py)."""

@@ -11,25 +11,15 @@ import torch
 from mobilekd.config import PipelineConfig
 from mobilekd.errors import ConfigError
 from mobilekd.pipeline import run_pipeline
-from tests.conftest import tiny_pipeline
+from tests.conftest import stop_after, tiny_pipeline
 
-LATER = ("prune", "quantize", "export", "verify", "bench", "gate", "bundle")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def config(**distill) -> PipelineConfig:
     doc = tiny_pipeline()
     doc["distill"].update(distill)
-    for k in LATER:
-        doc[k] = None
-    return PipelineConfig.model_validate(doc)
+    return PipelineConfig.model_validate(stop_after(doc, "distill"))
 
 
 ALL_LOSSES = {"hints": [{"teacher": "features.4", "student": "features.4", "weight": 0.5}],

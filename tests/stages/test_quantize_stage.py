@@ -8,14 +8,12 @@ import torch
 from mobilekd.pipeline import run_pipeline
 from mobilekd.pipeline_file import validate
 from mobilekd.store import read_json
-from tests.conftest import tiny_pipeline
+from tests.conftest import stop_after, tiny_pipeline
 
 
 def upto_quantize(**quantize) -> dict:
     doc = tiny_pipeline(quantize={"calibration_samples": 64, "onnx": None, "coreml": None, **quantize})
-    for stage in ("export", "verify", "bench", "gate", "bundle"):
-        doc[stage] = None
-    return doc
+    return stop_after(doc, "quantize")
 
 
 def test_sensitivity_and_fallback_keep_layers_float(tmp_path):

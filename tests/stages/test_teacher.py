@@ -11,25 +11,15 @@ from mobilekd.config import PipelineConfig
 from mobilekd.errors import ModelError
 from mobilekd.models.vision import build_cnn
 from mobilekd.pipeline import run_pipeline
-from tests.conftest import tiny_pipeline
+from tests.conftest import stop_after, tiny_pipeline
 
-LATER = ("distill", "prune", "quantize", "export", "verify", "bench", "gate", "bundle")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def teacher_only(**teacher) -> PipelineConfig:
     doc = tiny_pipeline()
     doc["teacher"].update(teacher)
-    for k in LATER:
-        doc[k] = None
-    return PipelineConfig.model_validate(doc)
+    return PipelineConfig.model_validate(stop_after(doc, "teacher"))
 
 
 def pretrained_teacher(num_outputs: int, in_channels: int = 1) -> torch.nn.Module:
