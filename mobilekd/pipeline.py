@@ -24,7 +24,7 @@ from mobilekd.errors import ConfigError, DataError
 from mobilekd.gate import GateReport
 from mobilekd.progress import Reporter
 from mobilekd.stages import bench, bundle, data, distill, export, gate, prune, quantize, teacher, verify
-from mobilekd.store import read_json, sha256_file, sha256_json, write_json, write_text
+from mobilekd.store import read_json, sha256_file, sha256_json, sweep_temp, write_json, write_text
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,7 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: 
     from mobilekd.pipeline_file import resolved_yaml
 
     if main:
+        sweep_temp(run_dir)  # leftovers of a run killed midway (stage folders are cleared anyway)
         write_text(run_dir / "pipeline.yaml", resolved_yaml(cfg))
     statuses: dict[str, dict[str, Any]] = {}
     upstream: list[dict[str, Any]] = []

@@ -39,6 +39,17 @@ def atomic_path(path: Path, *, suffix: str | None = None) -> Iterator[Path]:
         _remove(tmp)
 
 
+def sweep_temp(folder: Path) -> int:
+    """Remove temporary files a killed writer left below `folder` (they were never renamed, so
+    never trusted); returns how many. Only for folders no other process is writing to."""
+    count = 0
+    if Path(folder).is_dir():
+        for p in sorted(Path(folder).rglob(".*.tmp*"), reverse=True):
+            _remove(p)
+            count += 1
+    return count
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
