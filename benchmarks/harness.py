@@ -110,14 +110,15 @@ def main() -> None:
 
     # 2 and 3: per model, the median p50 of `repeats` runs in each runtime (int8 reuses step 1)
     rows = []
-    models = [("student (fp32)", "fp32", ctx.student()), ("student_int8", "int8", None), ("teacher (fp32)", None, ctx.teacher())]
+    int8 = ctx.path(ctx.result("quantize").model.path)  # the saved PT2E program (.pt2), run eagerly
+    models = [("student (fp32)", "fp32", ctx.student()), ("student_int8", "int8", int8), ("teacher (fp32)", None, ctx.teacher())]
     for label, variant, module in models:
         row: dict[str, Any] = {"model": label}
         if variant == "int8":
             row.update({"onnxruntime": by_runtime["onnxruntime"], "executorch-python": by_runtime["executorch-python"],
                         "executorch-native": by_runtime["executorch-native"],
-                        "torch-eager": None, "note": "torch eager of the PT2E int8 program: the bench worker cannot "
-                        "load it (quantized_decomposed ops unregistered in the child)"})
+                        "torch-eager": median(p50s(eager(module), args.repeats)),
+                        "note": "torch eager = the PT2E int8 program (reference (de)quantize ops, not int8 kernels)"})
         elif variant == "fp32":
             row.update({"onnxruntime": median(p50s(py("onnx/fp32"), args.repeats)),
                         "executorch-python": median(p50s(py("executorch/fp32"), args.repeats)),
@@ -136,7 +137,7 @@ def main() -> None:
 
     result = {"machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                           "cpus": os.cpu_count(), "python": platform.python_version(),
-                          "note": "shared 2-core CI-class VM; other jobs were running"},
+                          "note": "2-core CI-class VM"},
               "options": opts.model_dump(mode="json") | {"threads": 1, "repeats": args.repeats},
               "run": str(RUN.relative_to(REPO)), "cv_target": CV_TARGET, "noise": noise, "runtimes": rows}
     from mobilekd.store import write_json
