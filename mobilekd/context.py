@@ -61,6 +61,13 @@ class RunContext:
         return r
 
     # -- shared inputs -------------------------------------------------------------------------
+    def remember(self, ref: ModelRef, model: nn.Module) -> None:
+        """Keep a model a stage just built, so later stages of this run need not reload it."""
+        self._memo[f"model:{ref.path}"] = model
+
+    def remember_dataset(self, dataset: Dataset) -> None:
+        self._memo["dataset"] = dataset
+
     def dataset(self) -> Dataset:
         if "dataset" not in self._memo:
             data = self.require("data", "dataset")

@@ -112,7 +112,7 @@ def run(cfg: DistillConfig, ctx: RunContext) -> DistillResult:
             torch.save(student.state_dict(), tmp)
         resume.unlink(missing_ok=True)
     ref = ModelRef(kind="state_dict", path=ctx.rel(path), name=cfg.student, args=cfg.args)
-    ctx._memo[f"model:{ref.path}"] = student.eval()
+    ctx.remember(ref, student.eval())
     losses = ["kd"] + [f"hint:{h.student}->{h.teacher}" for h in cfg.hints] + (["rkd"] if cfg.relation else [])
     losses += ["ranking"] if cfg.ranking is not None else []  # ranking distillation
     return DistillResult(model=ref, params=count_params(student), teacher_params=count_params(teacher),

@@ -73,7 +73,7 @@ def run(cfg: PruneConfig, ctx: RunContext) -> PruneResult:
     path = ctx.stage_dir("prune") / "student_pruned.pt2"
     save_program(model, example, path)
     out = ModelRef(kind="program", path=ctx.rel(path))
-    ctx._memo[f"model:{out.path}"] = model
+    ctx.remember(out, model)
     return PruneResult(model=out, method=cfg.method, ratio=cfg.ratio, params_before=report.params_before,
                        params_after=report.params_after, macs_before=report.macs_before, macs_after=report.macs_after,
                        sparsity=report.sparsity, pruned_layers=dict(report.pruned_layers), metrics_before=before,

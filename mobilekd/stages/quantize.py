@@ -85,7 +85,7 @@ def run(cfg: QuantizeConfig, ctx: RunContext) -> QuantizeResult:
     path = out / "student_int8.pt2"
     save_program(quantized, example, path)
     result.model = ModelRef(kind="program", path=ctx.rel(path))
-    ctx._memo[f"model:{result.model.path}"] = quantized
+    ctx.remember(result.model, quantized)
     result.metrics = evaluate(quantized, ds.test, ds.info)
     result.schemes["executorch"] = q.scheme_label("executorch", cfg.executorch, keep_float=keep_float)
     result.keep_float = keep_float

@@ -75,7 +75,7 @@ def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
         if ddp.is_main():
             write_bytes(path, Path(cfg.checkpoint).read_bytes())
         ref = ModelRef(kind="program", path=ctx.rel(path))
-        ctx._memo[f"model:{ref.path}"] = model
+        ctx.remember(ref, model)
         return TeacherResult(model=ref, params=count_params(model), metrics=evaluate(model, ds.test, ds.info),
                              val_metrics=evaluate(model, ds.val, ds.info), source="program")
     seed_everything(ctx.config.seed)  # initial weights come from the seed too
@@ -98,6 +98,6 @@ def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
             torch.save(model.state_dict(), tmp)
     ref = ModelRef(kind="state_dict", path=ctx.rel(path), name=cfg.model, args=cfg.args)
     if ddp.is_main():  # other processes load rank 0's file, so every process distills from one teacher
-        ctx._memo[f"model:{ref.path}"] = model.eval()
+        ctx.remember(ref, model.eval())
     return TeacherResult(model=ref, params=count_params(model), metrics=evaluate(model, ds.test, ds.info),
                          val_metrics=evaluate(model, ds.val, ds.info), history=history, best_epoch=best, source=source)
