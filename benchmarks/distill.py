@@ -107,6 +107,9 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--work", type=Path, default=None, help="run directories (default: a temporary folder)")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes to check the script (writes nothing)")
+    ap.add_argument("--teacher-data", choices=("full", "subset"), default="full",
+                    help="full: the teacher (the 'server model') trains on all training images and the students "
+                         "load it as teacher.checkpoint; subset: the teacher trains on the students' subset too")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from mobilekd.store import write_json
@@ -125,14 +128,31 @@ def main() -> int:
     t_start = time.perf_counter()
     for seed in args.seeds:
         run_dir = work / f"seed{seed}"
+        teacher_doc = dict(base["teacher"])
+        if args.teacher_data == "full":
+            # The teacher alone, on every training image (same seed: same test images as the students).
+            full = copy.deepcopy({**base, "seed": seed, "distill": None})
+            full["data"]["options"]["limit_train"] = None if not args.smoke else 400
+            # 13.5x the images: fewer, larger steps keep it affordable on 2 cores (about 2 min a seed).
+            full["teacher"].update(epochs=1 if args.smoke else 3, batch_size=128)
+            t_dir = work / f"teacher{seed}"
+            run_once(full, t_dir, args.data_dir)
+            t = stage_result(t_dir, "teacher")
+            runs.setdefault("teacher", []).append(t["result"]["metrics"]["accuracy"])
+            secs.setdefault("teacher_train", []).append(t["seconds"])
+            params["teacher"] = t["result"]["params"]
+            teacher_doc = {k: v for k, v in teacher_doc.items() if k not in ("epochs",)}
+            teacher_doc["checkpoint"] = str(t_dir / "teacher" / "teacher.pt")
+            print(f"seed {seed} teacher (all training images): acc {runs['teacher'][-1]:.4f} ({t['seconds']:.0f} s)",
+                  flush=True)
         for name, distill in variant_docs(base).items():
-            doc = copy.deepcopy({**base, "seed": seed, "distill": distill})
+            doc = copy.deepcopy({**base, "seed": seed, "distill": distill, "teacher": teacher_doc})
             statuses, _ = run_once(doc, run_dir, args.data_dir)
             r = stage_result(run_dir, "distill")["result"]
             runs.setdefault(name, []).append(r["metrics"]["accuracy"])
             secs.setdefault(name, []).append(statuses["distill"]["seconds"])
             params[name] = r["params"]
-            if name == "student_alone":
+            if name == "student_alone" and args.teacher_data == "subset":
                 t = stage_result(run_dir, "teacher")
                 runs.setdefault("teacher", []).append(t["result"]["metrics"]["accuracy"])
                 secs.setdefault("teacher_train", []).append(t["seconds"])
@@ -144,7 +164,8 @@ def main() -> int:
             name = "student_kd_logit"
             timing = {}
             for label, on in (("seconds_without", False), ("seconds_with_cold", True), ("seconds_with", True)):
-                doc = copy.deepcopy({**base, "seed": seed, "distill": {**variant_docs(base)[name], "cache_teacher": on}})
+                doc = copy.deepcopy({**base, "seed": seed, "teacher": teacher_doc,
+                                     "distill": {**variant_docs(base)[name], "cache_teacher": on}})
                 d = run_dir
                 if label == "seconds_with_cold":
                     import shutil
@@ -170,9 +191,14 @@ def main() -> int:
     frac = variants[kd]["test_accuracy"]["mean"] / variants["teacher"]["test_accuracy"]["mean"]
     ratio = variants["teacher"]["params"] / variants[kd]["params"]
     opts = base["data"]["options"]
-    setup = (f"Setup: Fashion-MNIST, {opts['limit_train']} training images (limit_train; validation "
-             f"{round(opts['limit_train'] * opts['val_fraction'])}), {opts['limit_test']} test images; teacher "
-             f"{base['teacher']['epochs']} epochs, every student {base['distill']['epochs']} epochs (early stopping "
+    teacher_note = ("the teacher trains on all 54,000 training images for 3 epochs at batch 128 (the server "
+                    "model; loaded by the students' pipelines as teacher.checkpoint), the students on the subset; "
+                    if args.teacher_data == "full"
+                    else "teacher and students on the same subset; ")
+    teacher_epochs = "" if args.teacher_data == "full" else f"teacher {base['teacher']['epochs']} epochs, "
+    setup = (f"Setup: Fashion-MNIST, {teacher_note}{opts['limit_train']} training images (limit_train; validation "
+             f"{round(opts['limit_train'] * opts['val_fraction'])}), {opts['limit_test']} test images; "
+             f"{teacher_epochs}every student {base['distill']['epochs']} epochs (early stopping "
              f"patience {base['distill']['early_stopping_patience']}, best validation epoch kept), batch "
              f"{base['distill']['batch_size']}, AdamW lr {base['distill']['lr']}, cosine schedule; seeds "
              f"{args.seeds} (the seed also draws the training subset); torch.set_num_threads({args.threads}) on a "
