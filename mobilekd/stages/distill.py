@@ -15,15 +15,15 @@ from typing import Any
 import torch
 from pydantic import BaseModel
 
-from mobilekd.config import DistillConfig
+from mobilekd.config import DistillConfig, TrainSettings
 from mobilekd.context import ModelRef, RunContext
 from mobilekd.distill import ddp
-from mobilekd.distill.cache import cache_key, split_digest, teacher_outputs
+from mobilekd.distill.cache import LOGITS, cache_key, split_digest, teacher_outputs
 from mobilekd.distill.hints import FeatureTaps, probe_shapes
 from mobilekd.distill.losses import HintLoss, KDLoss, RKDLoss
 from mobilekd.distill.objective import CachedTeacher, DistillObjective, OnlineTeacher
 from mobilekd.distill.ranking import ranking_objective
-from mobilekd.distill.trainer import fit, seed_everything
+from mobilekd.distill.trainer import Objective, fit, seed_everything
 from mobilekd.evaluate import evaluate
 from mobilekd.models import build_model, count_params
 from mobilekd.store import atomic_path, sha256_file, sha256_json
@@ -66,6 +66,25 @@ def resume_path(ctx: RunContext, stage: str, cfg: Any, *inputs: str) -> Path:
     """`<run_dir>/.resume/<stage>-<key>.pt`: outside the stage folder, which the pipeline clears."""
     key = sha256_json({"config": cfg.model_dump(mode="json"), "seed": ctx.config.seed, "inputs": inputs})[:16]
     return ctx.run_dir / ".resume" / f"{stage}-{key}.pt"
+
+
+def recovery_objective(ctx: RunContext) -> tuple[Objective, TrainSettings]:
+    """KD against the teacher for the fine-tunes after distillation (pruning's recovery, QAT): the
+    distill stage's T and alpha (Hinton defaults without one), and the teacher's training-set logits
+    from the teacher-output cache, so no later stage runs the teacher over the data again."""
+    ds = ctx.dataset()
+    teacher = ctx.teacher()
+    distill = ctx.config.distill
+    loss = KDLoss(distill.temperature, distill.alpha) if distill is not None else KDLoss()
+    outputs = teacher_outputs(ctx.run_dir / ".cache" / "teacher-outputs",
+                              cache_key(teacher_digest(ctx, teacher), split_digest(ds.train), []),
+                              teacher, ds.train, ds.info, [])
+
+    def objective(model: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch.Tensor,
+                  idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        return loss(model(*xs), outputs.batch(LOGITS, idx), y)
+
+    return objective, distill or ctx.config.teacher
 
 
 def run(cfg: DistillConfig, ctx: RunContext) -> DistillResult:

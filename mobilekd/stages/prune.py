@@ -10,9 +10,8 @@ from pydantic import BaseModel
 
 from mobilekd.config import PruneConfig
 from mobilekd.context import ModelRef, RunContext
-from mobilekd.distill.losses import KDLoss
 from mobilekd.distill.trainer import fit
-from mobilekd.evaluate import evaluate, predict
+from mobilekd.evaluate import evaluate
 from mobilekd.store import atomic_path
 
 
@@ -56,16 +55,10 @@ def run(cfg: PruneConfig, ctx: RunContext) -> PruneResult:
     report = prune(model, example, options)
     pruned = evaluate(model, ds.test, ds.info)
     history: list[dict[str, Any]] = []
-    distill = ctx.config.distill
     if cfg.finetune_epochs > 0:
-        teacher_logits = torch.from_numpy(predict(ctx.teacher(), ds.train, ds.info))
-        loss = KDLoss(distill.temperature if distill else 4.0, distill.alpha if distill else 0.5)
-        settings = distill or ctx.config.teacher
+        from mobilekd.stages.distill import recovery_objective
 
-        def objective(m: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch.Tensor,
-                      idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-            return loss(m(*xs), teacher_logits[idx], y)
-
+        objective, settings = recovery_objective(ctx)
         history = fit(model, ds.train, ds.val, ds.info, settings, objective=objective, seed=ctx.config.seed,
                       reporter=ctx.reporter, desc="prune fine-tune", lr=cfg.finetune_lr,
                       epochs=cfg.finetune_epochs).history

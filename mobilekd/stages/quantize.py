@@ -101,15 +101,11 @@ def _qat(ctx: RunContext, cfg: QuantizeConfig, student: Any, example: tuple[torc
     from torchao.quantization.pt2e import move_exported_model_to_train
 
     from mobilekd.compress import quantize as q
-    from mobilekd.distill.losses import KDLoss
     from mobilekd.distill.trainer import seed_everything, train_targets
-    from mobilekd.evaluate import predict
+    from mobilekd.stages.distill import recovery_objective
 
     ds = ctx.dataset()
-    distill = ctx.config.distill
-    settings = distill or ctx.config.teacher
-    loss_fn = KDLoss(distill.temperature if distill else 4.0, distill.alpha if distill else 0.5)
-    teacher_logits = torch.from_numpy(predict(ctx.teacher(), ds.train, ds.info))
+    objective, settings = recovery_objective(ctx)
     prepared = q.prepare_qat(copy.deepcopy(student), example, per_channel=cfg.executorch.per_channel,
                              keep_float=keep_float)
     move_exported_model_to_train(prepared)
@@ -123,7 +119,7 @@ def _qat(ctx: RunContext, cfg: QuantizeConfig, student: Any, example: tuple[torc
             perm = torch.randperm(n, generator=gen)
             for i in range(0, n, settings.batch_size):
                 idx = perm[i : i + settings.batch_size]
-                loss, _ = loss_fn(prepared(*(x[idx] for x in xs)), teacher_logits[idx], ys[idx])
+                loss, _ = objective(prepared, tuple(x[idx] for x in xs), ys[idx], idx)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
