@@ -1,5 +1,6 @@
-"""Command line: each command parses options and calls the library. Errors in what the user gave
-(MobileKDError) print one clear line and exit 2, with no traceback; bugs still show theirs."""
+"""Command line: each command parses options and calls the library. Every failure becomes an exit
+code and one short screen (mobilekd.commands.user_errors): 2 for what the user gave (MobileKDError,
+errors inside their own code), 3 for a bug; the traceback goes to logs/error.log (--debug shows it)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,16 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                              help="Print the version and exit.")) -> None:
-    """mobilekd: turn a big model into one that runs well on a phone, and prove it fits."""
+                                              help="Print the version and exit."),
+                 debug: bool = typer.Option(False, "--debug", help="On an error, also print the full traceback.")) -> None:
+    """mobilekd: turn a big model into one that runs well on a phone, and prove it fits.
+
+    Exit codes: 0 passed; 1 a budget or parity check failed; 2 your input is wrong (config, files, or
+    an error inside your own loader/factory/model); 3 a bug in mobilekd (traceback in logs/error.log).
+    """
+    from mobilekd.commands import DEBUG
+
+    DEBUG["on"] = debug
 
 
 PipelineArg = typer.Argument(None, help="Pipeline YAML (default: the built-in quickstart).")
@@ -57,16 +66,28 @@ def pipeline_run(
     if not outcome.summary:  # a torchrun worker that left after the training stages
         raise typer.Exit(0)
     print_summary(outcome.summary, str(outcome.run_dir))
-    raise typer.Exit(0 if outcome.gate_passed else 1)
+    status = outcome.summary.get("status", "passed")
+    colour = "green" if status == "passed" else "bold red"
+    Console(stderr=True).print(f"status: [{colour}]{status}[/]", highlight=False)
+    raise typer.Exit(0 if status == "passed" else 1)
 
 
 @pipeline_app.command("validate")
 @user_errors
-def pipeline_validate(file: Optional[Path] = PipelineArg, overrides: list[str] = SetOpt) -> None:
-    """Check a pipeline file; run nothing."""
+def pipeline_validate(file: Optional[Path] = PipelineArg, overrides: list[str] = SetOpt,
+                      data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Datasets folder (or $MOBILEKD_DATA_DIR)."),
+                      no_models: bool = typer.Option(False, "--no-models", help="Skip loading the data and building the models.")) -> None:
+    """Check a pipeline file as the run would, before any training: config, import paths, budgets,
+    and (unless --no-models) the models built once on a real batch; run nothing else."""
+    from mobilekd.pipeline import resolve_data_dir
     from mobilekd.pipeline_file import load_pipeline
 
     cfg = load_pipeline(file, overrides)
+    if not no_models:
+        from mobilekd.data.registry import load_dataset
+        from mobilekd.validate import check_models
+
+        check_models(cfg, load_dataset(cfg.data, resolve_data_dir(data_dir), cfg.seed))
     on = [k for k in ("data", "teacher", "distill", "prune", "quantize", "export", "verify", "bench", "gate", "bundle")
           if getattr(cfg, k) is not None]
     typer.echo(f"{file or 'quickstart'}: valid pipeline {cfg.name!r}; stages on: {', '.join(on)}")
@@ -85,10 +106,10 @@ def pipeline_show(file: Optional[Path] = PipelineArg, overrides: list[str] = Set
     cfg = load_pipeline(file, overrides)
     typer.echo(resolved_yaml(cfg))
     t = Table(title="stages")
-    for c in ("stage", "state", "key"):
-        t.add_column(c)
+    for c in ("stage", "state", "key", "why"):
+        t.add_column(c, overflow="fold")
     for row in plan(cfg, out):
-        t.add_row(row["stage"], row["state"], row["key"])
+        t.add_row(row["stage"], row["state"], row["key"], row["why"])
     Console().print(t)
 
 

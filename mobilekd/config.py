@@ -184,6 +184,9 @@ class Budget(StrictModel):
     against: str | None = None
     min: float | None = None
     max: float | None = None
+    # Confirms an unusual bound: `upper` for a max on a higher-is-better metric (accuracy, cosine, ...),
+    # `lower` for a min on a lower-is-better one (bytes, latency, *_drop, errors); else such a bound is refused.
+    direction: Literal["upper", "lower"] | None = None
 
     @model_validator(mode="after")
     def _one_bound(self) -> "Budget":
@@ -208,6 +211,7 @@ class BundleConfig(StrictModel):
     # How many results the app shows (manifest postprocessing.top_k); None: 1 for classification, verify.k for ranking.
     top_k: int | None = Field(None, ge=1)
     zip: bool = True
+    on_gate_failure: bool = False  # bundle even when the gate failed (by default a failed gate skips the bundle)
 
 
 class PipelineConfig(StrictModel):

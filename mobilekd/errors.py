@@ -33,3 +33,17 @@ class ExportError(MobileKDError):
 
 class BundleError(MobileKDError):
     """A bundle that cannot be read (unreadable zip, unsafe path, missing manifest)."""
+
+
+class UserCodeError(MobileKDError):
+    """An exception raised inside the user's own code (a dataset loader, a model factory, a model's
+    forward), named by the import path that brought it in; its traceback goes to logs/error.log."""
+
+
+class LockError(MobileKDError):
+    """Another live `pipeline run` holds the run directory."""
+
+
+def stage_of(e: BaseException) -> str | None:
+    """The pipeline stage an error was raised in, when the run loop tagged it."""
+    return getattr(e, "mobilekd_stage", None)

@@ -55,6 +55,9 @@ def budget_problem(b: Budget) -> str | None:
     Budget's validator, so a bad budget fails when the file is read, before any work."""
     if (b.min is None) == (b.max is None):
         return f"budget for {b.metric!r} needs exactly one of min or max"
+    direction = direction_problem(b)
+    if direction:
+        return direction
     drop = b.metric.endswith("_drop")
     if b.against is not None and not drop:
         return (f"budget for {b.metric!r} sets against={b.against!r}; a comparison budgets the drop: "
@@ -81,6 +84,34 @@ def budget_problem(b: Budget) -> str | None:
         ok = {"onnx": ("onnxruntime",), "executorch": ("executorch-python", "executorch-native"), "coreml": ()}
         if b.runtime not in ok[b.format]:
             return f"budget for {b.metric!r}: runtime {b.runtime!r} does not run format {b.format!r}"
+    return None
+
+
+# Metrics where a larger value is better; every other metric (sizes, latencies, errors, drops) is
+# lower-is-better. A bound against that grain (max on accuracy) is usually min and max swapped.
+HIGHER_IS_BETTER = ("accuracy", "top1_agreement", "topk_overlap", "cosine", "snr_db", "f1", "precision",
+                    "recall", "ndcg", "hit", "mrr", "map", "auc")
+
+
+def higher_is_better(metric: str) -> bool | None:
+    """True/False when the direction of `metric` is known, None when it is not (e.g. params)."""
+    m = metric.lower()
+    if m.endswith("_drop") or m in LATENCY or m in FILE or m.startswith("weight_bytes") or m.endswith(("_err", "_ms", "_mb")):
+        return False
+    if any(m == h or m.startswith((h + "@", h + "_")) for h in HIGHER_IS_BETTER):
+        return True
+    return None
+
+
+def direction_problem(b: Budget) -> str | None:
+    """A max on a higher-is-better metric (or a min on a lower-is-better one) needs `direction:`."""
+    better = higher_is_better(b.metric)
+    if better is True and b.max is not None and b.direction != "upper":
+        return (f"budget for {b.metric!r} sets max: {b.max}, but higher {b.metric} is better; use min: "
+                f"(a lower bound), or add direction: upper if you mean a ceiling")
+    if better is False and b.min is not None and b.direction != "lower":
+        return (f"budget for {b.metric!r} sets min: {b.min}, but lower {b.metric} is better; use max: "
+                f"(an upper bound), or add direction: lower if you mean a floor")
     return None
 
 
@@ -222,17 +253,12 @@ def parse_budgets(doc: Any, source: str) -> list[Budget]:
 
 def load_budgets(path: Path) -> list[Budget]:
     """A budget YAML file (or a pipeline file, whose gate section is used)."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"--budget: {str(path)!r} not found (expected a YAML file with budgets: [...])")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    from mobilekd.pipeline_file import parse_yaml_text, read_text_file
+
+    doc = parse_yaml_text(read_text_file(path, "budget YAML file"), str(path))  # hostile input refused
     return parse_budgets(doc, str(path))
 
 

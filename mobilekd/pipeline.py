@@ -93,9 +93,31 @@ def output_digests(stage_dir: Path) -> dict[str, str]:
     return out
 
 
-def stage_key(name: str, cfg: BaseModel | None, upstream: list[dict[str, Any]]) -> str:
-    return sha256_json({"stage": name, "config": None if cfg is None else cfg.model_dump(mode="json"),
-                        "version": __version__, "upstream": upstream})
+# The config fields of each stage that bring in code by import path (module.path:function).
+IMPORT_FIELDS: dict[str, tuple[str, ...]] = {"data": ("dataset",), "teacher": ("model",), "distill": ("student",)}
+# Stages whose reads of files outside the run directory are fingerprinted (dataset files, checkpoints).
+READS_TRACKED = ("data", "teacher")
+
+
+def stage_code(name: str, cfg: BaseModel | None) -> dict[str, Any]:
+    """Fingerprints of the user code behind this stage's import paths (mobilekd.fingerprint)."""
+    from mobilekd.fingerprint import code_sources
+
+    if cfg is None:
+        return {}
+    specs = [getattr(cfg, f) for f in IMPORT_FIELDS.get(name, ()) if ":" in str(getattr(cfg, f, ""))]
+    return code_sources(specs)
+
+
+def stage_key(name: str, cfg: BaseModel | None, upstream: list[dict[str, Any]],
+              code: dict[str, Any] | None = None) -> str:
+    """Config, user code, mobilekd version and every upstream key and output digest."""
+    doc = {"stage": name, "config": None if cfg is None else cfg.model_dump(mode="json"),
+           "version": __version__, "upstream": upstream}
+    code = stage_code(name, cfg) if code is None else code
+    if code:
+        doc["code"] = code
+    return sha256_json(doc)
 
 
 def _cached(stage_dir: Path, key: str, stage: Stage) -> tuple[BaseModel, dict[str, Any]] | None:
@@ -111,6 +133,10 @@ def _cached(stage_dir: Path, key: str, stage: Stage) -> tuple[BaseModel, dict[st
         return None
     if output_digests(stage_dir) != record.get("outputs"):
         return None
+    from mobilekd.fingerprint import changed_data_files
+
+    if changed_data_files(record.get("data_files") or {}):
+        return None
     try:
         return stage.result.model_validate(record["result"]), record
     except ValidationError:
@@ -123,33 +149,111 @@ ALL_RANKS = ("teacher", "distill")
 
 def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: Path | str | None = None,
                  force: bool = False, from_stage: str | None = None, reporter: Reporter | None = None) -> RunOutcome:
-    """Run every stage in order, reusing cached ones; write summary.json and report.html.
+    """Validate, then run every stage in order, reusing cached ones; write summary.json and report.html.
+
+    One run per directory (RUN_DIR/.lock). summary.json says "running" from the start (the previous
+    summary, report and bundle move to RUN_DIR/.previous/), then passed, failed or error. An error
+    is tagged with its stage and its traceback written to RUN_DIR/logs/error.log.
 
     Under `torchrun`, every process joins the training stages (DDP); only rank 0 writes files,
     and after the last training stage the other processes leave (their outcome has an empty
     summary) while rank 0 carries on alone.
     """
     from mobilekd.distill import ddp
+    from mobilekd.runlock import run_lock
+    from mobilekd.validate import check_config
 
     if from_stage is not None and from_stage not in STAGES:
         raise ConfigError(f"--from: unknown stage {from_stage!r}; expected one of {', '.join(STAGES)}")
+    check_config(cfg)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
+    data = resolve_data_dir(data_dir)
     distributed = ddp.setup()
+    if not ddp.is_main():
+        return _run_stages(cfg, run_dir, data, force, from_stage, reporter, distributed, progress={})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        progress: dict[str, Any] = {}
+        _begin(run_dir, cfg)
+        try:
+            return _run_stages(cfg, run_dir, data, force, from_stage, reporter, distributed, progress)
+        except BaseException as e:
+            _fail(run_dir, cfg, e, progress)
+            raise
+
+
+def _begin(run_dir: Path, cfg: PipelineConfig) -> None:
+    """Never leave an old verdict next to a new run: move the previous summary, report and bundle
+    aside and say "running" until this run ends."""
+    previous = run_dir / ".previous"
+    for name in ("summary.json", "report.html", "bundle"):
+        p = run_dir / name
+        if p.exists():
+            previous.mkdir(exist_ok=True)
+            target = previous / name
+            if target.exists():
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            os.replace(p, target)
+    write_json(run_dir / "summary.json", {"pipeline": cfg.name, "mobilekd_version": __version__, "status": "running"})
+
+
+def _restore_bundle(run_dir: Path) -> None:
+    """Bring the previous bundle back for the cache check (it is only reused if its key matches)."""
+    old, here = run_dir / ".previous" / "bundle", run_dir / "bundle"
+    if old.is_dir() and not here.exists():
+        os.replace(old, here)
+
+
+def _fail(run_dir: Path, cfg: PipelineConfig, e: BaseException, progress: dict[str, Any]) -> None:
+    """Tag the error with its stage, write logs/error.log and a summary whose status is "error"."""
+    from mobilekd.commands import write_error_log
+
+    stage = progress.get("stage")
+    if stage is not None and getattr(e, "mobilekd_stage", None) is None:
+        try:
+            e.mobilekd_stage = stage  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+    if isinstance(e, Exception):
+        log = write_error_log(e, run_dir / "logs" / "error.log")
+        try:
+            e.mobilekd_log = log  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+    status = "interrupted" if isinstance(e, KeyboardInterrupt) else "error"
+    write_json(run_dir / "summary.json", {
+        "pipeline": cfg.name, "mobilekd_version": __version__, "status": status,
+        "stages": progress.get("statuses", {}),
+        "error": {"stage": stage, "type": type(e).__name__, "message": str(e)[:2000],
+                  "log": "logs/error.log"}})
+
+
+def run_status(summary: dict[str, Any]) -> str:
+    """passed, or failed when a gate check or an executed parity check failed."""
+    gate_failed = summary.get("gate") is not None and not summary["gate"].get("passed")
+    parity_failed = any((a.get("parity") or {}).get("status") == "failed" for a in summary.get("artifacts") or [])
+    return "failed" if gate_failed or parity_failed else "passed"
+
+
+def _run_stages(cfg: PipelineConfig, run_dir: Path, data_dir: Path | None, force: bool, from_stage: str | None,
+                reporter: Reporter | None, distributed: bool, progress: dict[str, Any]) -> RunOutcome:
+    from mobilekd.distill import ddp
+
     main = ddp.is_main()
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(config=cfg, run_dir=run_dir, data_dir=resolve_data_dir(data_dir), reporter=reporter or Reporter(quiet=True))
+    ctx = RunContext(config=cfg, run_dir=run_dir, data_dir=data_dir, reporter=reporter or Reporter(quiet=True))
     from mobilekd.pipeline_file import resolved_yaml
 
     if main:
         sweep_temp(run_dir)  # leftovers of a run killed midway (stage folders are cleared anyway)
         write_text(run_dir / "pipeline.yaml", resolved_yaml(cfg))
     statuses: dict[str, dict[str, Any]] = {}
+    progress["statuses"] = statuses
     upstream: list[dict[str, Any]] = []
     forced = force
     last_shared = max(i for i, n in enumerate(STAGES) if n in ALL_RANKS)
     with ctx.reporter.task("stages", total=len(STAGES)) as advance:
         for index, (name, stage) in enumerate(STAGES.items()):
+            progress["stage"] = name
             if distributed and index > last_shared:
                 ddp.cleanup()
                 distributed = False
@@ -158,16 +262,25 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: 
             forced = forced or name == from_stage
             stage_cfg = getattr(cfg, name)
             stage_dir = run_dir / name
-            key = stage_key(name, stage_cfg, upstream)
-            if stage_cfg is None:
+            code = stage_code(name, stage_cfg)
+            key = stage_key(name, stage_cfg, upstream, code)
+            gate_report = ctx.results.get("gate")
+            skip_bundle = (name == "bundle" and stage_cfg is not None and gate_report is not None
+                           and not gate_report.passed and not stage_cfg.on_gate_failure)
+            if name == "bundle" and main and not skip_bundle:
+                _restore_bundle(run_dir)
+            if stage_cfg is None or skip_bundle:
                 if main:
                     _switch_off(stage_dir, name, key)
-                statuses[name] = {"status": "off", "seconds": 0.0}
+                statuses[name] = ({"status": "skipped", "seconds": 0.0, "reason": "the gate failed (set "
+                                   "bundle.on_gate_failure: true to bundle anyway)"} if skip_bundle
+                                  else {"status": "off", "seconds": 0.0})
                 upstream.append({"stage": name, "key": key, "outputs": None})
-                advance(1, info=f"{name}: off")
+                advance(1, info=f"{name}: {statuses[name]['status']}")
                 continue
             if distributed and name not in ALL_RANKS:
-                result, record, status = _on_main_only(name, stage, stage_cfg, ctx, stage_dir, key, upstream, forced)
+                result, record, status = _on_main_only(name, stage, stage_cfg, ctx, stage_dir, key, upstream, forced,
+                                                       code)
             else:
                 hit = None if forced else _cached(stage_dir, key, stage)
                 if distributed and not all(ddp.gather_objects(hit is not None)):
@@ -175,23 +288,33 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: 
                 if hit is not None:
                     (result, record), status = hit, "cached"
                 else:
-                    (result, record), status = _execute(name, stage, stage_cfg, ctx, stage_dir, key, upstream), "ran"
+                    (result, record), status = _execute(name, stage, stage_cfg, ctx, stage_dir, key, upstream,
+                                                        code=code), "ran"
             statuses[name] = ({"status": "cached", "seconds": 0.0, "ran_seconds": record.get("seconds")}
                               if status == "cached" else {"status": "ran", "seconds": record["seconds"]})
             ctx.results[name] = result
             upstream.append({"stage": name, "key": key, "outputs": record["outputs"]})
             advance(1, info=f"{name}: {status}")
+            if name == "data":
+                progress["stage"] = "validate"
+                from mobilekd.validate import check_models
+
+                check_models(cfg, ctx.dataset())  # before any training: models, layers, checkpoint
+    progress["stage"] = None
     from mobilekd.report import write_report
     from mobilekd.summary import build_summary
 
     summary = build_summary(cfg.name, ctx.results, statuses)
+    summary = {"pipeline": summary.pop("pipeline"), "mobilekd_version": summary.pop("mobilekd_version"),
+               "status": run_status(summary), **summary}
     write_json(run_dir / "summary.json", summary)
     write_report(run_dir / "report.html", summary, ctx)
     return RunOutcome(run_dir=run_dir, summary=summary, statuses=statuses)
 
 
 def _on_main_only(name: str, stage: Stage, stage_cfg: BaseModel, ctx: RunContext, stage_dir: Path, key: str,
-                  upstream: list[dict[str, Any]], forced: bool) -> tuple[BaseModel, dict[str, Any], str]:
+                  upstream: list[dict[str, Any]], forced: bool,
+                  code: dict[str, Any]) -> tuple[BaseModel, dict[str, Any], str]:
     """A stage that rank 0 runs (or reuses) while the others wait, then read its stage.json."""
     from mobilekd.distill import ddp
 
@@ -199,7 +322,7 @@ def _on_main_only(name: str, stage: Stage, stage_cfg: BaseModel, ctx: RunContext
     if ddp.is_main():
         hit = None if forced else _cached(stage_dir, key, stage)
         if hit is None:
-            _execute(name, stage, stage_cfg, ctx, stage_dir, key, upstream, shared=False)
+            _execute(name, stage, stage_cfg, ctx, stage_dir, key, upstream, shared=False, code=code)
             status = "ran"
     status = ddp.gather_objects(status)[0]
     record = read_json(stage_dir / STAGE_FILE)
@@ -207,7 +330,8 @@ def _on_main_only(name: str, stage: Stage, stage_cfg: BaseModel, ctx: RunContext
 
 
 def _execute(name: str, stage: Stage, stage_cfg: BaseModel, ctx: RunContext, stage_dir: Path, key: str,
-             upstream: list[dict[str, Any]], *, shared: bool = True) -> tuple[BaseModel, dict[str, Any]]:
+             upstream: list[dict[str, Any]], *, shared: bool = True,
+             code: dict[str, Any] | None = None) -> tuple[BaseModel, dict[str, Any]]:
     """Run one stage in a clean folder; stage.json is written last, by rank 0 only. `shared`: every
     process runs this stage (DDP training), so they meet at barriers around it."""
     from mobilekd.distill import ddp
@@ -221,13 +345,17 @@ def _execute(name: str, stage: Stage, stage_cfg: BaseModel, ctx: RunContext, sta
             shutil.rmtree(stage_dir)
         stage_dir.mkdir(parents=True)
     barrier()
+    from mobilekd.fingerprint import data_files, recording_reads
+
     t0 = time.perf_counter()
-    result = stage.run(stage_cfg, ctx)
+    with recording_reads() as reads:
+        result = stage.run(stage_cfg, ctx)
     seconds = round(time.perf_counter() - t0, 3)
     barrier()
     if ddp.is_main():
         record = {"stage": name, "status": "ok", "mobilekd_version": __version__, "key": key,
-                  "config": stage_cfg.model_dump(mode="json"),
+                  "config": stage_cfg.model_dump(mode="json"), "code": code or {},
+                  "data_files": data_files(reads, [ctx.run_dir]) if name in READS_TRACKED else {},
                   "inputs": {u["stage"]: sha256_json(u["outputs"]) for u in upstream if u["outputs"] is not None},
                   "outputs": output_digests(stage_dir), "seconds": seconds, "result": result.model_dump(mode="json")}
         write_json(stage_dir / STAGE_FILE, record)
@@ -245,22 +373,58 @@ def _switch_off(stage_dir: Path, name: str, key: str) -> None:
 
 
 def plan(cfg: PipelineConfig, run_dir: Path | None = None) -> list[dict[str, Any]]:
-    """What `pipeline show` prints: per stage, on/off and whether the stored result would be reused."""
+    """What `pipeline show` prints: per stage, on/off, whether the stored result would be reused,
+    and if not, why ("distill: source of userpkg/nets.py changed")."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
-    rows, upstream, stale = [], [], False
+    rows: list[dict[str, Any]] = []
+    upstream: list[dict[str, Any]] = []
+    stale: str | None = None
     for name, stage in STAGES.items():
         stage_cfg = getattr(cfg, name)
-        key = stage_key(name, stage_cfg, upstream)
+        code = stage_code(name, stage_cfg)
+        key = stage_key(name, stage_cfg, upstream, code)
         if stage_cfg is None:
-            rows.append({"stage": name, "state": "off", "key": key[:12]})
+            rows.append({"stage": name, "state": "off", "key": key[:12], "why": ""})
             upstream.append({"stage": name, "key": key, "outputs": None})
             continue
         hit = None if stale else _cached(run_dir / name, key, stage)
         if hit is None:
-            stale = True
-            rows.append({"stage": name, "state": "will run", "key": key[:12]})
+            why = f"{stale} will re-run first" if stale else why_rerun(run_dir / name, stage_cfg, code)
+            stale = stale or name
+            rows.append({"stage": name, "state": "will run", "key": key[:12], "why": why})
             upstream.append({"stage": name, "key": key, "outputs": None})
         else:
-            rows.append({"stage": name, "state": "cached", "key": key[:12]})
+            rows.append({"stage": name, "state": "cached", "key": key[:12], "why": ""})
             upstream.append({"stage": name, "key": key, "outputs": hit[1]["outputs"]})
     return rows
+
+
+def why_rerun(stage_dir: Path, cfg: BaseModel, code: dict[str, Any]) -> str:
+    """Why a stage's stored result cannot be reused, for a person."""
+    from mobilekd.fingerprint import changed_data_files, describe_code_change
+
+    f = stage_dir / STAGE_FILE
+    if not f.is_file():
+        return "never ran in this directory"
+    try:
+        record = read_json(f)
+    except ValueError:
+        return "its stage.json is unreadable"
+    if record.get("status") != "ok":
+        return "it did not finish last time" if record.get("status") != "off" else "it was off last time"
+    if record.get("mobilekd_version") != __version__:
+        return f"mobilekd version changed ({record.get('mobilekd_version')} -> {__version__})"
+    old = record.get("config") or {}
+    new = cfg.model_dump(mode="json")
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed:
+        return "config changed: " + ", ".join(changed)
+    reasons = describe_code_change(record.get("code") or {}, code)
+    if reasons:
+        return "; ".join(reasons)
+    files = changed_data_files(record.get("data_files") or {})
+    if files:
+        return "data file changed: " + ", ".join(Path(p).name for p in files[:3])
+    if output_digests(stage_dir) != record.get("outputs"):
+        return "its output files were changed or removed"
+    return "an earlier stage's outputs changed"

@@ -21,19 +21,118 @@ def builtin_path(name: str = "quickstart") -> Path:
     return Path(str(resources.files("mobilekd") / "recipes" / f"{name}.yaml"))
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping, refusing missing, empty, malformed and non-mapping files."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: pipeline file not found (expected a YAML file)")
-    text = path.read_text(encoding="utf-8")
+MAX_BYTES = 1_000_000  # a pipeline or budget file is a few kB; refuse anything over 1 MB before parsing
+MAX_NODES = 100_000  # YAML nodes after expanding aliases (a "billion laughs" bomb expands to 10^9)
+MAX_DEPTH = 64
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load that refuses duplicate keys (the second silently winning hides a mistake)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(None, None, f"a mapping key must be a plain value, got {type(key).__name__}", key_node.start_mark) from None
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_size(node: yaml.Node) -> str | None:
+    """Why a composed YAML graph is unsafe to build (too many nodes once aliases are expanded, a
+    recursive alias, nesting too deep), or None. Shared alias targets are counted once per use
+    through memoisation, so the check itself stays linear in the file."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(n: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise _Unsafe(f"nesting deeper than {MAX_DEPTH} levels")
+        if id(n) in sizes:
+            return sizes[id(n)]
+        if id(n) in active:
+            raise _Unsafe("a recursive alias (an anchor that contains itself)")
+        active.add(id(n))
+        total = 1
+        if isinstance(n, yaml.SequenceNode):
+            total += sum(size(c, depth + 1) for c in n.value)
+        elif isinstance(n, yaml.MappingNode):
+            total += sum(size(k, depth + 1) + size(v, depth + 1) for k, v in n.value)
+        active.discard(id(n))
+        if total > MAX_NODES:
+            raise _Unsafe(f"more than {MAX_NODES:,} values once aliases are expanded (an alias bomb?)")
+        sizes[id(n)] = total
+        return total
+
     try:
-        doc = yaml.safe_load(text)
+        size(node, 0)
+    except _Unsafe as e:
+        return str(e)
+    return None
+
+
+class _Unsafe(Exception):
+    pass
+
+
+def parse_yaml_text(text: str, source: str) -> Any:
+    """Parse one YAML document safely: limits on size, aliases and depth; duplicate keys refused;
+    every problem a ConfigError naming `source` (and the line where YAML knows it)."""
+    if len(text) > MAX_BYTES:
+        raise ConfigError(f"{source}: {len(text):,} characters is too long (expected under {MAX_BYTES:,})")
+    if "\x00" in text:
+        raise ConfigError(f"{source}: contains NUL characters; expected a YAML text file")
+    try:
+        loader = _StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            problem = _check_size(node)
+            if problem:
+                raise ConfigError(f"{source}: refused: {problem}")
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+        if "\t" in str(problem) or "'\\t'" in str(problem):
+            problem += " (YAML indents with spaces, not tabs)"
+        raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: refused: nesting too deep (expected at most {MAX_DEPTH} levels)") from None
+
+
+def read_text_file(path: Path, what: str = "YAML file") -> str:
+    """A small UTF-8 text file, or a ConfigError saying why not (missing, huge, binary, not UTF-8)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found (expected a {what})")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise ConfigError(f"{path}: the file is {size / 1e6:.1f} MB; expected a {what} under {MAX_BYTES // 1000:,} kB")
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise ConfigError(f"{path}: looks like a binary file (it contains NUL bytes); expected a {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start} is 0x{data[e.start]:02x}); "
+                          f"expected a {what} saved as UTF-8") from None
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, refusing missing, empty, malformed, hostile and non-mapping files."""
+    path = Path(path)
+    doc = parse_yaml_text(read_text_file(path, "pipeline YAML file"), str(path))
     if doc is None:
         raise ConfigError(f"{path}: the file is empty (expected a mapping with name, data, teacher, ...)")
     if not isinstance(doc, dict):
@@ -44,26 +143,35 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def apply_overrides(doc: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Apply `--set a.b=value` overrides; the value is parsed as YAML (`null` switches a stage off)."""
+    """Apply `--set a.b=value` overrides; the value is parsed as YAML (`null` switches a stage off);
+    a numeric part indexes a list (`gate.budgets.0.max=5`)."""
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
-        if not sep or not key or any(not part for part in key.split(".")):
+        if not sep or not key or any(not part.strip() for part in key.split(".")):
             raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. distill.epochs=2")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {item!r}: value {raw!r} is not valid YAML") from None
-        node = doc
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {item!r}: {part} is not a section (it is {child!r})")
-            node = child
-        node[parts[-1]] = value
+        value = parse_yaml_text(raw, f"--set {item!r}: value") if raw.strip() else None
+        node: Any = doc
+        parts = [p.strip() for p in key.split(".")]
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"--set {item!r}: {'.'.join(parts[:depth]) or 'the list'} has "
+                                      f"{len(node)} entries; expected an index 0..{len(node) - 1}, got {part!r}")
+                if last:
+                    node[int(part)] = value
+                    break
+                node = node[int(part)]
+                continue
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[:depth])} is not a section (it is {node!r:.60})")
+            if last:
+                node[part] = value
+                break
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
     return doc
 
 
@@ -77,10 +185,16 @@ def validate(doc: dict[str, Any], source: str = "pipeline") -> PipelineConfig:
     from mobilekd.data.registry import check_options
     from mobilekd.models import check_model_name
 
+    from mobilekd.validate import check_config
+
     check_options(cfg.data)
     check_model_name("teacher.model", cfg.teacher.model)
     if cfg.distill is not None:
         check_model_name("distill.student", cfg.distill.student)
+    try:
+        check_config(cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
     return cfg
 
 

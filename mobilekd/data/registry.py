@@ -17,6 +17,13 @@ DATASETS: dict[str, str] = {
 }
 
 _FIXED = {"data_dir", "seed"}
+# The option model each built-in loader validates its keyword arguments with, so that a bad value
+# (val_fraction: 1.5) is refused at validation with its dotted path, not as a pydantic dump at load.
+OPTIONS: dict[str, str] = {
+    "digits": "mobilekd.data.digits:DigitsOptions",
+    "fashion_mnist": "mobilekd.data.fashion_mnist:FashionMNISTOptions",
+    "online_retail": "mobilekd.data.online_retail:OnlineRetailOptions",
+}
 
 
 def loader_for(dataset: str) -> Callable[..., Dataset]:
@@ -39,8 +46,33 @@ def check_options(cfg: Any) -> None:
             raise ConfigError(
                 f"data.options.{key}: unknown option for dataset {cfg.dataset!r}; expected one of: {', '.join(known) or '(none)'}"
             )
+    if cfg.dataset in OPTIONS:
+        _check_values(cfg, import_object(OPTIONS[cfg.dataset], what="data.dataset"))
+
+
+def _check_values(cfg: Any, model: Any) -> None:
+    from pydantic import ValidationError
+
+    from mobilekd.pipeline_file import format_error
+
+    given = {k: v for k, v in cfg.options.items() if k in model.model_fields}
+    try:
+        model.model_validate(given)
+    except ValidationError as e:
+        lines = [format_error({**err, "loc": ("data", "options", *err["loc"])}) for err in e.errors()]
+        raise ConfigError(f"invalid data options for {cfg.dataset!r}:\n  " + "\n  ".join(lines)) from None
 
 
 def load_dataset(cfg: Any, data_dir: Path | None, seed: int) -> Dataset:
+    """Call the loader (a user loader's exception names its import path) and check its contract."""
+    from mobilekd.data.contract import check_dataset
+    from mobilekd.usercode import calling, is_import_path
+
     loader = loader_for(cfg.dataset)
-    return loader(data_dir, seed=seed, **cfg.options)
+    if is_import_path(cfg.dataset):
+        with calling("data.dataset", cfg.dataset):
+            ds = loader(data_dir, seed=seed, **cfg.options)
+    else:
+        ds = loader(data_dir, seed=seed, **cfg.options)
+    check_dataset(ds, cfg.dataset)
+    return ds

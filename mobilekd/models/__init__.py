@@ -17,6 +17,7 @@ from torch import nn
 from mobilekd.data import DatasetInfo
 from mobilekd.errors import ModelError
 from mobilekd.imports import import_object
+from mobilekd.usercode import calling
 
 BUILTIN_MODELS: dict[str, str] = {
     "cnn": "mobilekd.models.vision:build_cnn",
@@ -51,13 +52,39 @@ def build_model(name: str, args: dict[str, Any], info: DatasetInfo, *, key: str)
     for pname, value in derived.items():
         if pname in params and pname not in kwargs and value is not None:
             kwargs[pname] = value
-    try:
-        model = factory(num_outputs=info.num_outputs, **kwargs)
-    except TypeError as e:
-        raise ModelError(f"{key}: cannot build {name!r} with args {args}: {e}") from None
+    unknown = [] if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()) else \
+        [k for k in kwargs if k not in params]
+    if unknown:
+        raise ModelError(f"{key}: {name!r} takes no argument(s) {', '.join(unknown)}; it takes "
+                         f"{', '.join(p for p in params if p != 'num_outputs') or '(none)'}")
+    if name in BUILTIN_MODELS:
+        try:
+            model = factory(num_outputs=info.num_outputs, **kwargs)
+        except (TypeError, ValueError, RuntimeError) as e:  # a bad argument value, e.g. hidden: -5
+            raise ModelError(f"{key}: cannot build {name!r} with args {args}: {e}") from None
+    else:
+        with calling(key, name):
+            model = factory(num_outputs=info.num_outputs, **kwargs)
     if not isinstance(model, nn.Module):
         raise ModelError(f"{key}: {name!r} returned {type(model).__name__}, expected a torch.nn.Module")
     return model
+
+
+def check_output(model: nn.Module, example: tuple[torch.Tensor, ...], info: DatasetInfo, *, key: str,
+                 name: str) -> None:
+    """The contract every model meets before training: on a real batch, one float tensor of shape
+    (batch, num_outputs). A forward that raises is the user's code failing (exit 2, named)."""
+    with torch.no_grad(), calling(key, name, action="failed on a real batch of the dataset with"):
+        out = model(*example)
+    batch = int(example[0].shape[0])
+    expected = f"one float tensor of shape ({batch}, {info.num_outputs}) (batch, num_outputs)"
+    if not isinstance(out, torch.Tensor):
+        kind = type(out).__name__ + (f" of {len(out)}" if isinstance(out, (tuple, list, dict)) else "")
+        raise ModelError(f"{key}: {name!r} returned a {kind} on a real batch; expected {expected}")
+    if not out.is_floating_point():
+        raise ModelError(f"{key}: {name!r} returned dtype {out.dtype}; expected {expected}")
+    if tuple(out.shape) != (batch, info.num_outputs):
+        raise ModelError(f"{key}: {name!r} returned shape {tuple(out.shape)}; expected {expected}")
 
 
 def count_params(model: nn.Module) -> int:

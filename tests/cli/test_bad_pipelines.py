@@ -76,9 +76,9 @@ def test_bad_override(write_yaml):
 
 
 def test_override_switches_stage_off(write_yaml):
-    result = validate(write_yaml(tiny_pipeline()), "--set", "quantize=null", "--set", "distill.epochs=3")
+    result = validate(write_yaml(tiny_pipeline()), "--set", "bench=null", "--set", "distill.epochs=3")
     assert result.exit_code == 0, result.output
-    assert "quantize" not in result.output.split("stages on:")[1]
+    assert "bench" not in result.output.split("stages on:")[1]
 
 
 def test_missing_data_dir(write_yaml, tmp_path):
