@@ -53,11 +53,12 @@ class GateReport(BaseModel):
 def budget_problem(b: Budget) -> str | None:
     """Why a budget cannot be evaluated against any run (None when its shape is sound). Called by
     Budget's validator, so a bad budget fails when the file is read, before any work."""
+    return _shape_problem(b) or direction_problem(b)
+
+
+def _shape_problem(b: Budget) -> str | None:
     if (b.min is None) == (b.max is None):
         return f"budget for {b.metric!r} needs exactly one of min or max"
-    direction = direction_problem(b)
-    if direction:
-        return direction
     drop = b.metric.endswith("_drop")
     if b.against is not None and not drop:
         return (f"budget for {b.metric!r} sets against={b.against!r}; a comparison budgets the drop: "
