@@ -51,7 +51,10 @@ def export_command(factory: str, inputs: list[str], formats: list[Format], out: 
                     RANDOM_SAMPLES, high)
         feeds, kind = random_feeds(specs, RANDOM_SAMPLES, int_high=high), "random"
     reference = torch_reference(model, [s.name for s in specs])
-    ref = np.concatenate([reference(f) for f in feeds])
+    from mobilekd.usercode import calling
+
+    with calling("--input " + " ".join(inputs), factory, action="failed on inputs of these shapes with"):
+        ref = np.concatenate([reference(f) for f in feeds])
     out = Path(out)
     results: list[tuple[ExportedModel, Parity]] = []
     from mobilekd.export import export_model
@@ -75,8 +78,11 @@ def export_command(factory: str, inputs: list[str], formats: list[Format], out: 
 
 def load_factory(factory: str) -> nn.Module:
     """Import `module.path:function` and call it with no arguments; it must return an nn.Module."""
+    from mobilekd.usercode import calling
+
     fn = import_object(factory, what="model factory")
-    model = fn()
+    with calling("model factory", factory):
+        model = fn()
     if not isinstance(model, nn.Module):
         raise ModelError(f"model factory {factory!r} returned {type(model).__name__}, expected a torch.nn.Module")
     return model
