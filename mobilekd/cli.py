@@ -79,12 +79,12 @@ def pipeline_validate(file: Optional[Path] = PipelineArg, overrides: list[str] =
                       no_models: bool = typer.Option(False, "--no-models", help="Skip loading the data and building the models.")) -> None:
     """Check a pipeline file as the run would, before any training: config, import paths, budgets,
     and (unless --no-models) the models built once on a real batch; run nothing else."""
-    from mobilekd.pipeline import resolve_data_dir
     from mobilekd.pipeline_file import load_pipeline
 
-    cfg = load_pipeline(file, overrides)
+    cfg = load_pipeline(file, overrides)  # before anything imports torch: bad files are refused at once
     if not no_models:
         from mobilekd.data.registry import load_dataset
+        from mobilekd.pipeline import resolve_data_dir
         from mobilekd.validate import check_models
 
         check_models(cfg, load_dataset(cfg.data, resolve_data_dir(data_dir), cfg.seed))

@@ -3,6 +3,7 @@ can act on (dotted path, value, what was expected; YAML syntax errors with their
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
@@ -81,6 +82,17 @@ class _Unsafe(Exception):
     pass
 
 
+def _bracket_depth(text: str) -> int:
+    """The deepest run of unclosed [ and { (quotes ignored: an over-estimate, which only refuses sooner)."""
+    depth = deepest = 0
+    for m in re.finditer(r"[\[\]{}]", text):
+        depth = depth + 1 if m.group() in "[{" else max(0, depth - 1)
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+    return deepest
+
+
 def parse_yaml_text(text: str, source: str) -> Any:
     """Parse one YAML document safely: limits on size, aliases and depth; duplicate keys refused;
     every problem a ConfigError naming `source` (and the line where YAML knows it)."""
@@ -88,6 +100,8 @@ def parse_yaml_text(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: {len(text):,} characters is too long (expected under {MAX_BYTES:,})")
     if "\x00" in text:
         raise ConfigError(f"{source}: contains NUL characters; expected a YAML text file")
+    if _bracket_depth(text) > MAX_DEPTH:  # PyYAML's scanner is quadratic in flow nesting: refuse first
+        raise ConfigError(f"{source}: refused: nesting deeper than {MAX_DEPTH} levels")
     try:
         loader = _StrictLoader(text)
         try:
