@@ -226,6 +226,9 @@ def render(summary: dict[str, Any], eager: dict[str, Any] | None = None,
     gate = summary.get("gate")
     badge = "" if gate is None else (" <span class='badge pass'>gate passed</span>" if gate["passed"]
                                      else " <span class='badge fail'>gate FAILED</span>")
+    if summary.get("status"):  # the run's verdict, the same word summary.json and the terminal show
+        ok = summary["status"] == "passed"
+        badge += f" <span class='badge {'pass' if ok else 'fail'}'>status: {_e(summary['status'])}</span>"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mobilekd: {_e(summary['pipeline'])}</title>
 <style>{CSS}</style></head><body>
 <h1>mobilekd run: {_e(summary['pipeline'])}{badge}</h1>

@@ -46,6 +46,9 @@ def produced_files(cfg: PipelineConfig) -> list[tuple[str, str]]:
     return out
 
 
+BENCH_MEASURED = ("zipped_bytes", "macs", "flops")  # file metrics that the bench stage measures
+
+
 def _budget_problem(b: Budget, cfg: PipelineConfig) -> str | None:
     from mobilekd.gate import LATENCY, PARITY
 
@@ -69,7 +72,7 @@ def _budget_problem(b: Budget, cfg: PipelineConfig) -> str | None:
         return f"{b.metric} is measured by the verify stage, which is off"
     if b.metric in PARITY and fmt == "coreml" and sys.platform != "darwin":
         return f"CoreML files are not executed on {sys.platform}, so they have no {b.metric}; budget their size"
-    if b.metric in LATENCY or b.metric.startswith("weight_bytes"):
+    if b.metric in LATENCY or b.metric in BENCH_MEASURED or b.metric.startswith("weight_bytes"):
         if cfg.bench is None:
             return f"{b.metric} is measured by the bench stage, which is off"
         if b.metric in LATENCY and b.profile is None:

@@ -24,10 +24,11 @@ def statuses(outcome) -> dict[str, str]:
 def user_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("user")
     pkg = write_userpkg(root / "code", "userpkg_sources")
+    loaders = write_userpkg(root / "code", "userpkg_sources_data")  # the loader lives in another package
     data_file = root / "scale.npz"
     np.savez(data_file, scale=np.array([1.0]))
     doc = stop_after(tiny_pipeline(), "distill")
-    doc["data"] = {"dataset": f"{pkg}.data:load_npz", "options": {"path": str(data_file)}}
+    doc["data"] = {"dataset": f"{loaders}.data:load_npz", "options": {"path": str(data_file)}}
     doc["distill"] = {**doc["distill"], "student": f"{pkg}.nets:build_student", "args": {"hidden": 16}}
     cfg = validate(doc)
     run_dir = root / "run"
@@ -63,11 +64,10 @@ def test_editing_factory_source_reruns_distill_and_after(user_run):
     assert rows["teacher"]["state"] == "cached"
     assert rows["distill"]["state"] == "will run"
     assert rows["distill"]["why"] == "source of userpkg_sources/nets.py changed"
-    # data's loader lives in the same package, so it re-runs too; its arrays are unchanged, so the
-    # teacher (keyed on data's outputs) stays cached.
-    assert rows["data"]["why"] == "source of userpkg_sources/nets.py changed"
+    assert rows["data"]["state"] == "cached"  # its loader's package is untouched
     s = statuses(run_pipeline(cfg, run_dir=run_dir))
-    assert s == {"data": "ran", "teacher": "cached", "distill": "ran"}
+    assert s == {"data": "cached", "teacher": "cached", "distill": "ran"}
+    assert statuses(run_pipeline(cfg, run_dir=run_dir))["distill"] == "cached"  # and the new key sticks
 
 
 def test_replacing_data_file_reruns_data_and_after(user_run):
