@@ -67,10 +67,36 @@ def kill_inside(path: Path, run_dir: Path, stage: str, delay: float) -> str:
     return "after" if (run_dir / stage / STAGE_FILE).exists() else "inside"
 
 
+def content_digest(path: Path) -> str:
+    """sha256 of what a file holds: a torch state dict by its tensors (torch.save's archive embeds the
+    temporary file name it was written under), an ONNX model by its initializers and nodes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    if path.suffix == ".pt":
+        import torch
+
+        for k, v in sorted(torch.load(path, weights_only=True).items()):
+            h.update(k.encode() + v.numpy().tobytes())
+    elif path.suffix == ".onnx":
+        import onnx
+        from onnx import numpy_helper
+
+        m = onnx.load(str(path))
+        for init in sorted(m.graph.initializer, key=lambda t: t.name):
+            h.update(init.name.encode() + numpy_helper.to_array(init).tobytes())
+        h.update(" ".join(n.op_type for n in m.graph.node).encode())
+    else:
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def final_digests(run_dir: Path) -> dict[str, dict[str, str]]:
-    out = {s: read_json(run_dir / s / STAGE_FILE)["outputs"] for s in COMPARED}
-    bundle = read_json(run_dir / "bundle" / STAGE_FILE)["outputs"]
-    out["bundle"] = {k: v for k, v in bundle.items() if not k.endswith(("manifest.json", "MODEL_CARD.md", ".zip"))}
+    out: dict[str, dict[str, str]] = {}
+    for stage in (*COMPARED, "bundle"):
+        files = read_json(run_dir / stage / STAGE_FILE)["outputs"]
+        out[stage] = {f: content_digest(run_dir / stage / f) for f in files
+                      if not f.endswith(("manifest.json", "MODEL_CARD.md", ".zip", ".mlpackage"))}
     return out
 
 
