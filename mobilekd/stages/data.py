@@ -39,7 +39,9 @@ def run(cfg: DataConfig, ctx: RunContext) -> DataResult:
     info_path = write_json(out / "info.json", ds.info.model_dump(mode="json"))
     labels_path = write_json(out / "labels.json", list(ds.info.labels))
     extras = {key: ctx.rel(write_json(out / f"{key}.json", value)) for key, value in ds.extras.items()}
-    ctx.remember_dataset(ds)
+    # Later stages read the splits back from the files just written, exactly as a run that finds this
+    # stage cached does: the loader's own arrays (views, other memory layouts) trained a different
+    # teacher than the same values read from .npz, so a resumed run did not match an uninterrupted one.
     return DataResult(dataset=ds.info.name, task=ds.info.task, num_outputs=ds.info.num_outputs,
                       info=ctx.rel(info_path), labels=ctx.rel(labels_path), splits=splits,
                       sizes={"train": len(ds.train), "val": len(ds.val), "test": len(ds.test)}, extras=extras)
