@@ -12,7 +12,7 @@ trained once per seed and each variant re-runs only the distill stage (the pipel
 
 Sized for 2 shared cores: limit_train as in the recipe, torch.set_num_threads(1).
 Writes benchmarks/results/distill_fashion_mnist.json and the `distill` section of docs/benchmarks.md.
-Run: python benchmarks/distill.py [--data-dir /work/shared/datasets] [--seeds 0 1 2]
+Run: python benchmarks/distill.py [--data-dir ../shared/datasets] [--seeds 0 1 2]
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from mobilekd.config import PipelineConfig
 from mobilekd.context import RunContext
 from mobilekd.errors import ConfigError, DataError
 from mobilekd.gate import GateReport
-from mobilekd.progress import Reporter
+from mobilekd.logs import capture, stage_log
+from mobilekd.progress import Reporter, headline
 from mobilekd.stages import bench, bundle, data, distill, export, gate, prune, quantize, teacher, verify
 from mobilekd.store import read_json, sha256_file, sha256_json, sweep_temp, write_json, write_text
 
@@ -122,7 +123,8 @@ ALL_RANKS = ("teacher", "distill")
 
 
 def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: Path | str | None = None,
-                 force: bool = False, from_stage: str | None = None, reporter: Reporter | None = None) -> RunOutcome:
+                 force: bool = False, from_stage: str | None = None, reporter: Reporter | None = None,
+                 pipeline_file: Path | str | None = None) -> RunOutcome:
     """Run every stage in order, reusing cached ones; write summary.json and report.html.
 
     Under `torchrun`, every process joins the training stages (DDP); only rank 0 writes files,
@@ -134,11 +136,15 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: 
     if from_stage is not None and from_stage not in STAGES:
         raise ConfigError(f"--from: unknown stage {from_stage!r}; expected one of {', '.join(STAGES)}")
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
+    from mobilekd.runinfo import RunClock
+
+    clock = RunClock(cfg.seed, pipeline_file)  # summary.json's "run": started, host, versions, git
     distributed = ddp.setup()
     main = ddp.is_main()
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(config=cfg, run_dir=run_dir, data_dir=resolve_data_dir(data_dir), reporter=reporter or Reporter(quiet=True))
+    ctx.run_info = clock.metadata()
     from mobilekd.pipeline_file import resolved_yaml
 
     if main:
@@ -164,6 +170,7 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: 
                     _switch_off(stage_dir, name, key)
                 statuses[name] = {"status": "off", "seconds": 0.0}
                 upstream.append({"stage": name, "key": key, "outputs": None})
+                ctx.reporter.stage_finished(name, "off", None)
                 advance(1, info=f"{name}: off")
                 continue
             if distributed and name not in ALL_RANKS:
@@ -179,12 +186,13 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: 
             statuses[name] = ({"status": "cached", "seconds": 0.0, "ran_seconds": record.get("seconds")}
                               if status == "cached" else {"status": "ran", "seconds": record["seconds"]})
             ctx.results[name] = result
+            ctx.reporter.stage_finished(name, status, record.get("seconds"), headline(name, result))
             upstream.append({"stage": name, "key": key, "outputs": record["outputs"]})
             advance(1, info=f"{name}: {status}")
     from mobilekd.report import write_report
     from mobilekd.summary import build_summary
 
-    summary = build_summary(cfg.name, ctx.results, statuses)
+    summary = build_summary(cfg.name, ctx.results, statuses, run=clock.metadata(finished=True))
     write_json(run_dir / "summary.json", summary)
     write_report(run_dir / "report.html", summary, ctx)
     return RunOutcome(run_dir=run_dir, summary=summary, statuses=statuses)
@@ -221,8 +229,10 @@ def _execute(name: str, stage: Stage, stage_cfg: BaseModel, ctx: RunContext, sta
             shutil.rmtree(stage_dir)
         stage_dir.mkdir(parents=True)
     barrier()
+    ctx.reporter.stage_started(name)
     t0 = time.perf_counter()
-    result = stage.run(stage_cfg, ctx)
+    with capture(stage_log(ctx.run_dir, name), verbose=ctx.reporter.verbose):  # other libraries' output
+        result = stage.run(stage_cfg, ctx)
     seconds = round(time.perf_counter() - t0, 3)
     barrier()
     if ddp.is_main():
