@@ -126,7 +126,7 @@ def headline(name: str, result: Any) -> str:
         return f"{len(result.artifacts)} files"
     if name == "verify":
         statuses = [p.status for p in result.parity.values()]
-        return f"parity {statuses.count('passed')}/{len(statuses)} passed"
+        return "parity " + ", ".join(f"{statuses.count(s)} {s.replace('_', ' ')}" for s in dict.fromkeys(statuses))
     if name == "bench":
         return f"{len(result.latency)} files timed"
     if name == "gate":
