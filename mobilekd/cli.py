@@ -13,6 +13,9 @@ from rich.console import Console
 
 from mobilekd import __version__
 from mobilekd.commands import user_errors
+from mobilekd.commands.options import flags_without_placeholders
+
+flags_without_placeholders()
 
 HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings=HELP,
