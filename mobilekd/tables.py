@@ -152,7 +152,7 @@ def where_lines(run_dir: Path | str, summary: dict[str, Any]) -> list[str]:
     lines = []
     report = run_dir / "report.html"
     if report.is_file():
-        lines.append(f"report   {report}\n         open: xdg-open {report}  (macOS: open {report})")
+        lines.append(f"report   {report}\n         open: xdg-open {report}")
     lines.append(f"summary  {run_dir / 'summary.json'}\n         read: python -m json.tool {run_dir / 'summary.json'}")
     bundle = summary.get("bundle") or {}
     if bundle.get("zip") or bundle.get("dir"):
