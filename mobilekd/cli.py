@@ -37,7 +37,7 @@ def main_options(version: bool = typer.Option(False, "--version", callback=_vers
 # The stage names, in order (mobilekd.pipeline.STAGES, which a test keeps equal to this; the CLI
 # does not import the pipeline, and with it torch, just to print its help).
 STAGE_NAMES = ("data", "teacher", "distill", "prune", "quantize", "export", "verify", "bench", "gate", "bundle")
-PipelineArg = typer.Argument(None, metavar="[PIPELINE]",
+PipelineArg = typer.Argument(None, metavar="PIPELINE",
                              help="Pipeline YAML, or a built-in recipe's name (`mobilekd pipeline list`); default quickstart.")
 SetOpt = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a key: --set distill.epochs=2, --set quantize=null.")
 
