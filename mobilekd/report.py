@@ -241,8 +241,9 @@ def _pruning(prune: dict[str, Any] | None) -> str:
 
 
 def _full(x: Any) -> str:
-    """Full precision: a sensitivity of 0.8625 is printed 0.8625, never 0.86."""
-    return _e(repr(x)) if isinstance(x, float) else _num(x)
+    """Full precision: a sensitivity of 0.8625 is printed 0.8625, never 0.86 (12 significant digits:
+    float noise such as 0.005000000000000004 is not a digit anyone measured)."""
+    return _e(format(x, ".12g")) if isinstance(x, float) else _num(x)
 
 
 def _sensitivity(rows: list[dict[str, Any]] | None) -> str:
