@@ -482,7 +482,7 @@ NOTES = (
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("MOBILEKD_DATA_DIR", "/work/shared/datasets")))
+    ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("MOBILEKD_DATA_DIR", "../shared/datasets")))
     ap.add_argument("--rounds", type=int, default=None, help="latency rounds (default 5; 0 skips latency)")
     ap.add_argument("--no-large", action="store_true", help="skip the ~227k-parameter student")
     ap.add_argument("--work", type=Path, default=WORK, help="exported files (default benchmarks/work/compress)")

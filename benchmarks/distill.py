@@ -12,7 +12,7 @@ trained once per seed and each variant re-runs only the distill stage (the pipel
 
 Sized for 2 shared cores: limit_train as in the recipe, torch.set_num_threads(1).
 Writes benchmarks/results/distill_fashion_mnist.json and the `distill` section of docs/benchmarks.md.
-Run: python benchmarks/distill.py [--data-dir /work/shared/datasets] [--seeds 0 1 2]
+Run: python benchmarks/distill.py [--data-dir ../shared/datasets] [--seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def write_doc_section(text: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", default="/work/shared/datasets")
+    ap.add_argument("--data-dir", default="../shared/datasets")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--work", type=Path, default=None, help="run directories (default: a temporary folder)")

@@ -7,7 +7,7 @@ in PyTorch). Each seed draws its own training subsample (`--max-train`) and trai
 the three students share it. Exported files and latency are measured for the teacher (fp32 ONNX) and
 the KD student (the other students have the same architecture, hence the same bytes and latency).
 
-    python benchmarks/shopping_guide.py --data-dir /work/shared/datasets
+    python benchmarks/shopping_guide.py --data-dir ../shared/datasets
 
 writes benchmarks/results/shopping_guide.json, prints the Markdown table and replaces the
 `shopping_guide` section of docs/benchmarks.md.

@@ -14,9 +14,14 @@ from rich.console import Console
 
 from mobilekd import __version__
 from mobilekd.commands import user_errors
+from mobilekd.commands.options import flags_without_placeholders
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Distill, compress, export, verify, benchmark, gate and bundle phone-sized models.")
-pipeline_app = typer.Typer(no_args_is_help=True, help="Run, check and inspect pipeline files.")
+flags_without_placeholders()
+
+HELP = {"help_option_names": ["-h", "--help"]}
+app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings=HELP,
+                  help="Distill, compress, export, verify, benchmark, gate and bundle phone-sized models.")
+pipeline_app = typer.Typer(no_args_is_help=True, context_settings=HELP, help="Run, check and inspect pipeline files.")
 app.add_typer(pipeline_app, name="pipeline")
 def _version(value: bool) -> None:
     if value:
@@ -25,9 +30,10 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main_options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+def main_options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, metavar="",
                                               help="Print the version and exit."),
-                 debug: bool = typer.Option(False, "--debug", help="On an error, also print the full traceback.")) -> None:
+                 debug: bool = typer.Option(False, "--debug", metavar="",
+                                            help="On an error, also print the full traceback.")) -> None:
     """mobilekd: turn a big model into one that runs well on a phone, and prove it fits.
 
     Exit codes: 0 passed; 1 a budget or parity check failed; 2 your input is wrong (config, files, or
@@ -38,38 +44,65 @@ def main_options(version: bool = typer.Option(False, "--version", callback=_vers
     DEBUG["on"] = debug
 
 
-PipelineArg = typer.Argument(None, help="Pipeline YAML (default: the built-in quickstart).")
-SetOpt = typer.Option([], "--set", help="Override a key: --set distill.epochs=2, --set quantize=null.")
+# The stage names, in order (mobilekd.pipeline.STAGES, which a test keeps equal to this; the CLI
+# does not import the pipeline, and with it torch, just to print its help).
+STAGE_NAMES = ("data", "teacher", "distill", "prune", "quantize", "export", "verify", "bench", "gate", "bundle")
+PipelineArg = typer.Argument(None, metavar="PIPELINE",
+                             help="Pipeline YAML, or a built-in recipe's name (`mobilekd pipeline list`); default quickstart.")
+SetOpt = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a key: --set distill.epochs=2, --set quantize=null.")
 
 
 @pipeline_app.command("run")
 @user_errors
 def pipeline_run(
     file: Optional[Path] = PipelineArg,
-    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/<name>)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Datasets folder (or $MOBILEKD_DATA_DIR)."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Run directory (default runs/<name>)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR", help="Datasets folder (or $MOBILEKD_DATA_DIR)."),
     overrides: list[str] = SetOpt,
-    force: bool = typer.Option(False, "--force", help="Re-run every stage, ignoring the cache."),
-    from_stage: Optional[str] = typer.Option(None, "--from", help="Re-run from this stage on."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (for CI logs)."),
+    force: bool = typer.Option(False, "--force", metavar="", help="Re-run every stage, ignoring the cache."),
+    from_stage: Optional[str] = typer.Option(None, "--from", metavar="STAGE",
+                                             help=f"Re-run from this stage on: {', '.join(STAGE_NAMES)}."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print only errors and the final verdict."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", metavar="",
+                                 help="Show other libraries' output live (always kept in RUN_DIR/logs)."),
 ) -> None:
     """Run a pipeline; exit 1 when the gate fails."""
-    from mobilekd.pipeline import run_pipeline
-    from mobilekd.pipeline_file import load_pipeline
+    from mobilekd.logs import capture
+    from mobilekd.pipeline_file import load_pipeline, pipeline_source
     from mobilekd.progress import Reporter
-    from mobilekd.tables import print_summary
+    from mobilekd.tables import print_summary, verdict_line
 
     cfg = load_pipeline(file, overrides)
+    run_dir = out if out is not None else Path("runs") / cfg.name
     rank = int(os.environ.get("RANK", "0"))  # under torchrun, only rank 0 shows progress and the summary
-    with Reporter(quiet=quiet or rank != 0) as reporter:
-        outcome = run_pipeline(cfg, run_dir=out, data_dir=data_dir, force=force, from_stage=from_stage, reporter=reporter)
+    with Reporter(quiet=quiet or rank != 0, verbose=verbose) as reporter:
+        # Imports (torch, torchao, ...) and the run loop speak here; each stage has its own log.
+        with capture(run_dir / "logs" / "pipeline.log", verbose=verbose):
+            from mobilekd.pipeline import run_pipeline
+
+            outcome = run_pipeline(cfg, run_dir=run_dir, data_dir=data_dir, force=force, from_stage=from_stage,
+                                   reporter=reporter, pipeline_file=pipeline_source(file))
     if not outcome.summary:  # a torchrun worker that left after the training stages
         raise typer.Exit(0)
-    print_summary(outcome.summary, str(outcome.run_dir))
     status = outcome.summary.get("status", "passed")
-    colour = "green" if status == "passed" else "bold red"
-    Console(stderr=True).print(f"status: [{colour}]{status}[/]", highlight=False)
+    if quiet:
+        typer.echo(f"status: {status} · " + verdict_line(outcome.summary, outcome.run_dir))
+    else:
+        print_summary(outcome.summary, str(outcome.run_dir))
+        colour = "green" if status == "passed" else "bold red"
+        Console(stderr=True).print(f"status: [{colour}]{status}[/]", highlight=False)
     raise typer.Exit(0 if status == "passed" else 1)
+
+
+@pipeline_app.command("list")
+def pipeline_list() -> None:
+    """The built-in recipes, runnable by name: `mobilekd pipeline run NAME`."""
+    from mobilekd.catalog import recipes
+
+    rows = recipes()
+    width = max(len(n) for n, _ in rows)
+    for name, line in rows:
+        typer.echo(f"{name:<{width}}  {line}")
 
 
 @pipeline_app.command("validate")
@@ -96,7 +129,7 @@ def pipeline_validate(file: Optional[Path] = PipelineArg, overrides: list[str] =
 @pipeline_app.command("show")
 @user_errors
 def pipeline_show(file: Optional[Path] = PipelineArg, overrides: list[str] = SetOpt,
-                  out: Optional[Path] = typer.Option(None, "--out", help="Run directory to compare with.")) -> None:
+                  out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Run directory to compare with.")) -> None:
     """Print the resolved pipeline and which stages a run would reuse from the cache."""
     from rich.table import Table
 
@@ -122,6 +155,9 @@ app.add_typer(_bench.app, name="bench")
 app.add_typer(_bundle.app, name="bundle")
 app.command("export")(_export.export_command)
 app.command("gate")(_gate.gate_command)
+from mobilekd.commands import compare as _compare  # noqa: E402
+
+app.command("compare")(_compare.compare_command)
 
 
 def main() -> None:

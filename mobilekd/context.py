@@ -38,6 +38,7 @@ class RunContext:
     data_dir: Path | None
     reporter: Reporter
     results: dict[str, BaseModel] = field(default_factory=dict)
+    run_info: dict[str, Any] = field(default_factory=dict)  # mobilekd.runinfo metadata, for the bundle manifest
     _memo: dict[str, Any] = field(default_factory=dict)
 
     def stage_dir(self, name: str) -> Path:

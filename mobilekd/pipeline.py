@@ -22,7 +22,8 @@ from mobilekd.config import PipelineConfig
 from mobilekd.context import RunContext
 from mobilekd.errors import ConfigError, DataError
 from mobilekd.gate import GateReport
-from mobilekd.progress import Reporter
+from mobilekd.logs import capture, stage_log
+from mobilekd.progress import Reporter, headline
 from mobilekd.stages import bench, bundle, data, distill, export, gate, prune, quantize, teacher, verify
 from mobilekd.store import read_json, sha256_file, sha256_json, sweep_temp, write_json, write_text
 
@@ -148,7 +149,8 @@ ALL_RANKS = ("teacher", "distill")
 
 
 def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: Path | str | None = None,
-                 force: bool = False, from_stage: str | None = None, reporter: Reporter | None = None) -> RunOutcome:
+                 force: bool = False, from_stage: str | None = None, reporter: Reporter | None = None,
+                 pipeline_file: Path | str | None = None) -> RunOutcome:
     """Validate, then run every stage in order, reusing cached ones; write summary.json and report.html.
 
     One run per directory (RUN_DIR/.lock). summary.json says "running" from the start (the previous
@@ -168,15 +170,18 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: 
     check_config(cfg)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     data = resolve_data_dir(data_dir)
+    from mobilekd.runinfo import RunClock
+
+    clock = RunClock(cfg.seed, pipeline_file)  # summary.json's "run": started, host, versions, git
     distributed = ddp.setup()
     if not ddp.is_main():
-        return _run_stages(cfg, run_dir, data, force, from_stage, reporter, distributed, progress={})
+        return _run_stages(cfg, run_dir, data, force, from_stage, reporter, distributed, progress={}, clock=clock)
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):
         progress: dict[str, Any] = {}
         _begin(run_dir, cfg)
         try:
-            return _run_stages(cfg, run_dir, data, force, from_stage, reporter, distributed, progress)
+            return _run_stages(cfg, run_dir, data, force, from_stage, reporter, distributed, progress, clock)
         except BaseException as e:
             _fail(run_dir, cfg, e, progress)
             raise
@@ -236,11 +241,12 @@ def run_status(summary: dict[str, Any]) -> str:
 
 
 def _run_stages(cfg: PipelineConfig, run_dir: Path, data_dir: Path | None, force: bool, from_stage: str | None,
-                reporter: Reporter | None, distributed: bool, progress: dict[str, Any]) -> RunOutcome:
+                reporter: Reporter | None, distributed: bool, progress: dict[str, Any], clock: Any) -> RunOutcome:
     from mobilekd.distill import ddp
 
     main = ddp.is_main()
     ctx = RunContext(config=cfg, run_dir=run_dir, data_dir=data_dir, reporter=reporter or Reporter(quiet=True))
+    ctx.run_info = clock.metadata()
     from mobilekd.pipeline_file import resolved_yaml
 
     if main:
@@ -276,6 +282,7 @@ def _run_stages(cfg: PipelineConfig, run_dir: Path, data_dir: Path | None, force
                                    "bundle.on_gate_failure: true to bundle anyway)"} if skip_bundle
                                   else {"status": "off", "seconds": 0.0})
                 upstream.append({"stage": name, "key": key, "outputs": None})
+                ctx.reporter.stage_finished(name, statuses[name]["status"], None)
                 advance(1, info=f"{name}: {statuses[name]['status']}")
                 continue
             if distributed and name not in ALL_RANKS:
@@ -293,6 +300,7 @@ def _run_stages(cfg: PipelineConfig, run_dir: Path, data_dir: Path | None, force
             statuses[name] = ({"status": "cached", "seconds": 0.0, "ran_seconds": record.get("seconds")}
                               if status == "cached" else {"status": "ran", "seconds": record["seconds"]})
             ctx.results[name] = result
+            ctx.reporter.stage_finished(name, status, record.get("seconds"), headline(name, result))
             upstream.append({"stage": name, "key": key, "outputs": record["outputs"]})
             advance(1, info=f"{name}: {status}")
             if name == "data":
@@ -304,7 +312,7 @@ def _run_stages(cfg: PipelineConfig, run_dir: Path, data_dir: Path | None, force
     from mobilekd.report import write_report
     from mobilekd.summary import build_summary
 
-    summary = build_summary(cfg.name, ctx.results, statuses)
+    summary = build_summary(cfg.name, ctx.results, statuses, run=clock.metadata(finished=True))
     summary = {"pipeline": summary.pop("pipeline"), "mobilekd_version": summary.pop("mobilekd_version"),
                "status": run_status(summary), **summary}
     write_json(run_dir / "summary.json", summary)
@@ -347,8 +355,9 @@ def _execute(name: str, stage: Stage, stage_cfg: BaseModel, ctx: RunContext, sta
     barrier()
     from mobilekd.fingerprint import data_files, recording_reads
 
+    ctx.reporter.stage_started(name)
     t0 = time.perf_counter()
-    with recording_reads() as reads:
+    with recording_reads() as reads, capture(stage_log(ctx.run_dir, name), verbose=ctx.reporter.verbose):
         result = stage.run(stage_cfg, ctx)
     seconds = round(time.perf_counter() - t0, 3)
     barrier()

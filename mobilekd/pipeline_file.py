@@ -14,7 +14,9 @@ from pydantic import BaseModel, ValidationError
 from mobilekd.config import PipelineConfig
 from mobilekd.errors import ConfigError
 
-BUILTIN = ("quickstart", "fashion", "shopping_guide")
+from mobilekd.catalog import recipe_names
+
+BUILTIN = recipe_names()  # every YAML in mobilekd/recipes, runnable by name
 
 
 def builtin_path(name: str = "quickstart") -> Path:
@@ -210,6 +212,14 @@ def validate(doc: dict[str, Any], source: str = "pipeline") -> PipelineConfig:
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
     return cfg
+
+
+def pipeline_source(path: Path | str | None) -> Path:
+    """The file a pipeline argument names: a path, else the built-in recipe of that name."""
+    p = builtin_path() if path is None else Path(path)
+    if path is not None and not p.exists() and str(path) in BUILTIN:
+        p = builtin_path(str(path))
+    return p
 
 
 def load_pipeline(path: Path | str | None = None, overrides: Sequence[str] = ()) -> PipelineConfig:

@@ -11,10 +11,13 @@ from pydantic import BaseModel
 from mobilekd import __version__
 
 
-def build_summary(pipeline: str, results: dict[str, BaseModel], statuses: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def build_summary(pipeline: str, results: dict[str, BaseModel], statuses: dict[str, dict[str, Any]],
+                  run: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`run`: the run's metadata (mobilekd.runinfo: started, seconds, command, seed, host, versions, git)."""
     return {
         "pipeline": pipeline,
         "mobilekd_version": __version__,
+        "run": run,
         "stages": statuses,
         "data": _data(results),
         "models": _models(results),

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from mobilekd.bundle.archive import DEFAULT_MAX_BYTES
 from mobilekd.errors import BundleError
@@ -27,20 +26,21 @@ def read_bundle_manifest(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES
     return manifest
 
 
-def tables(manifest: dict[str, Any]) -> list[Table]:
+def tables(manifest: dict[str, Any]) -> list[Any]:
     m = manifest
-    files = Table(title=f"{m['pipeline']['name']} (pipeline version {m['pipeline']['version']}, "
-                        f"mobilekd {m['mobilekd_version']}, task {m['task']})")
-    for col in ("file", "format", "variant", "bytes", "needs", "parity", "sha256"):
-        files.add_column(col, justify="right" if col == "bytes" else "left")
+    from mobilekd.tables import PARITY, fmt_bytes, gate_table, table
+
+    files = table(f"{m['pipeline']['name']} (pipeline version {m['pipeline']['version']}, "
+                  f"mobilekd {m['mobilekd_version']}, task {m['task']})",
+                  ("file", "size", "parity", "sha256"), text=("file",))
+    needs = table("runtime each file needs", ("file", "runtime", "min version", "opset"), text=("file", "runtime"))
     for f in m["files"]:
         rt = f["min_runtime"]
-        need = f"{rt['runtime']} {rt['min_version'] or '?'}" + (f" (opset {rt['opset']})" if "opset" in rt else "")
-        files.add_row(f["path"], f["format"], f["variant"], str(f["bytes"]), need,
-                      f["parity"]["status"] if f["parity"] else "-", f["sha256"][:12])
-    io = Table(title="inputs and outputs")
-    for col in ("file", "kind", "name", "dtype", "shape", "range"):
-        io.add_column(col)
+        status = f["parity"]["status"] if f["parity"] else "-"
+        files.add_row(f["path"], fmt_bytes(f["bytes"]), PARITY.get(status, status), f["sha256"][:12])
+        needs.add_row(Path(f["path"]).name, rt["runtime"], rt["min_version"] or "?", str(rt.get("opset", "-")))
+    io = table("inputs and outputs", ("file", "kind", "name", "dtype", "shape", "range"),
+               text=("file", "kind", "name", "dtype", "shape", "range"))
     seen: set[str] = set()
     for f in m["files"]:
         key = str((f["inputs"], f["outputs"]))
@@ -51,21 +51,17 @@ def tables(manifest: dict[str, Any]) -> list[Table]:
             for t in f[kind]:
                 rng = f"{t['low']:g}..{t['high']:g}" if t["low"] is not None and t["high"] is not None else ""
                 io.add_row(f["path"], kind[:-1], t["name"], t["dtype"], "x".join(map(str, t["shape"])), rng)
-    metrics = Table(title="metrics (held-out test split)")
     names = sorted({k for v in m["metrics"].values() for k in v.get("metrics", {})})
-    for col in ("model", "params", *names):
-        metrics.add_column(col, justify="left" if col == "model" else "right")
-    for model, v in m["metrics"].items():
-        metrics.add_row(model, str(v.get("params") or ""),
-                        *[f"{v['metrics'][n]:.4f}" if n in v.get("metrics", {}) else "" for n in names])
-    out = [files, io, metrics]
+    out = [files, needs, io]
+    for i in range(0, max(len(names), 1), 4):  # at most 4 metric columns a table: a second table, never a cut one
+        part = names[i:i + 4]
+        metrics = table("metrics (held-out test split)" if i == 0 else None, ("model", "params", *part), text=("model",))
+        for model, v in m["metrics"].items():
+            metrics.add_row(model, f"{v.get('params') or 0:,}",
+                            *[f"{v['metrics'][n]:.4f}" if n in v.get("metrics", {}) else "-" for n in part])
+        out.append(metrics)
     if m["gate"] is not None:
-        gate = Table(title=f"gate: {'passed' if m['gate']['passed'] else 'FAILED'}")
-        for col in ("check", "limit", "value", "passed"):
-            gate.add_column(col)
-        for c in m["gate"]["checks"]:
-            gate.add_row(c["name"], f"{c['kind']} {c['limit']:g}", f"{c['value']:.4g}", "yes" if c["passed"] else "NO")
-        out.append(gate)
+        out.append(gate_table(m["gate"]))
     return out
 
 

@@ -78,10 +78,13 @@ def _budgets(m: dict[str, Any]) -> list[str]:
     gate = m["gate"]
     if gate is None:
         return ["## Budgets", "", "No budgets were set (the gate stage was off).", ""]
+    from mobilekd.tables import check_cells  # the one rendering of a gate check
+
     out = ["## Budgets", "", f"All budgets met: **{'yes' if gate['passed'] else 'NO'}**.", "",
-           "| check | limit | value | met |", "|---|---|---|---|"]
+           "| check | bound | value | met |", "|---|---|---|---|"]
     for c in gate["checks"]:
-        out.append(f"| {c['name']} | {c['kind']} {c['limit']:g} | {c['value']:.4g} | {'yes' if c['passed'] else 'NO'} |")
+        name, bound, value, passed = check_cells(c)
+        out.append(f"| `{name}` | {bound} | {value} | {'yes' if passed else 'NO'} |")
     return out + [""]
 
 

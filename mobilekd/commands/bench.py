@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.console import Group
 from typer.core import TyperGroup
 
 from mobilekd.commands import user_errors
@@ -33,7 +33,7 @@ class DefaultRunGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-app = typer.Typer(cls=DefaultRunGroup, no_args_is_help=True,
+app = typer.Typer(cls=DefaultRunGroup, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
                   help="Time model files here (`mobilekd bench FILE...`), or calibrate a phone profile.")
 
 SUFFIX_FORMAT = {".onnx": "onnx", ".pte": "executorch", ".pt2": "torch"}
@@ -140,10 +140,11 @@ def feeds_for(path: Path, fmt: str, npz: Path | None, seed: int = 0) -> tuple[di
 @user_errors
 def bench_files(
     files: list[Path] = typer.Argument(..., help="Model files: .onnx, .pte (ExecuTorch), .pt2 (torch.export)."),
-    threads: str = typer.Option("1", "--threads", help="Thread counts, comma-separated: 1,2,4."),
-    inputs: Optional[Path] = typer.Option(None, "--inputs", help=".npz of real inputs (first row of each array is fed); default random from the file's input spec."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every measurement here as JSON."),
-    native: bool = typer.Option(True, "--native/--no-native", help="Also time .pte files with the C++ runner."),
+    threads: list[str] = typer.Option(["1"], "--threads", metavar="N[,N...]", help="Thread counts: 1,2,4 or repeated."),
+    inputs: Optional[Path] = typer.Option(None, "--inputs", metavar="NPZ", help=".npz of real inputs (first row of each array is fed); default random from the file's input spec."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Write every measurement here as JSON (library output goes to FILE.log)."),
+    native: bool = typer.Option(True, "--native/--no-native", metavar="", help="Also time .pte files with the C++ runner."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", metavar="", help="Show the runtimes' own output live (always kept in the log)."),
     warmup: int = typer.Option(10, "--warmup", min=0),
     min_runs: int = typer.Option(50, "--min-runs", min=1),
     min_seconds: float = typer.Option(1.0, "--min-seconds", min=0.0),
@@ -155,55 +156,67 @@ def bench_files(
     from mobilekd.bench.size import size_report
     from mobilekd.store import write_json
 
-    opts = LatencyOptions(threads=parse_threads(threads), warmup=warmup, min_runs=min_runs,
+    from mobilekd.commands.options import log_beside, split_list
+    from mobilekd.logs import capture
+
+    opts = LatencyOptions(threads=parse_threads(",".join(split_list(threads))), warmup=warmup, min_runs=min_runs,
                           min_seconds=min_seconds, max_seconds=max_seconds)
     formats = {f: file_format(f) for f in files}
     console = Console()
     rows: list[dict[str, Any]] = []
-    for f, fmt in formats.items():
-        feeds, source = feeds_for(f, fmt, inputs)
-        console.print(f"[bold]{escape(str(f))}[/]: {escape(source)}", highlight=False)
-        size = size_report(f)
-        for t in opts.threads:
-            stats = [measure_latency(fmt, f, feeds, threads=t, options=opts)]  # type: ignore[arg-type]
-            if fmt == "executorch" and native:
-                nat = measure_native(f, feeds, threads=t, options=opts)
-                if nat is None:
-                    console.print("  native runner unavailable here (see the warning); Python runtime only")
-                else:
-                    stats.append(nat)
-            for s in stats:
-                rows.append({"file": str(f), "format": fmt, "bytes": size.bytes, "zipped_bytes": size.zipped_bytes,
-                             "inputs": source, **s.model_dump(mode="json")})
+    notes: list[str] = []
+    log = log_beside(json_out, "bench")
+    with capture(log, verbose=verbose):  # the runtimes' own chatter (cpuinfo, XNNPACK, ORT) goes here
+        for f, fmt in formats.items():
+            feeds, source = feeds_for(f, fmt, inputs)
+            notes.append(f"[bold]{escape(str(f))}[/]: {escape(source)}")
+            size = size_report(f)
+            for t in opts.threads:
+                stats = [measure_latency(fmt, f, feeds, threads=t, options=opts)]  # type: ignore[arg-type]
+                if fmt == "executorch" and native:
+                    nat = measure_native(f, feeds, threads=t, options=opts)
+                    if nat is None:
+                        notes.append(f"  {escape(f.name)}: native runner unavailable here (see {escape(str(log))}); "
+                                     "Python runtime only")
+                    else:
+                        stats.append(nat)
+                for s in stats:
+                    rows.append({"file": str(f), "format": fmt, "bytes": size.bytes, "zipped_bytes": size.zipped_bytes,
+                                 "inputs": source, **s.model_dump(mode="json")})
+    for note in notes:
+        console.print(note, highlight=False, soft_wrap=True)
     console.print(bench_table(rows))
     if json_out is not None:
         write_json(json_out, {"options": opts.model_dump(mode="json"), "results": rows})
         console.print(f"wrote {escape(str(json_out))}", highlight=False)
+    console.print(f"log   {escape(str(log))}  (the runtimes' own output)", highlight=False)
 
 
-def bench_table(rows: list[dict[str, Any]]) -> Table:
-    """One row per file x runtime x threads; a file's name heads its block of rows."""
-    t = Table(title="latency on this machine (batch 1; times in ms, peak memory in MB)", title_justify="left")
-    for col in ("runtime", "threads", "p50", "p90", "p99", "cv", "cold start", "peak mem"):
-        t.add_column(col, justify="left" if col == "runtime" else "right", no_wrap=True)
-    last = None
-    for r in rows:
-        if r["file"] != last:
-            t.add_section()
-            t.add_row(f"[bold]{escape(Path(r['file']).name)}[/] ({r['bytes']:,} B, zipped {r['zipped_bytes']:,} B)")
-            last = r["file"]
-        t.add_row(f"  {r['runtime']}", str(r["threads"]), f"{r['p50']:.4g}", f"{r['p90']:.4g}", f"{r['p99']:.4g}",
-                  f"{r['cv']:.0%}", f"{r['cold_start_ms']:.3g}", f"{r['peak_memory_mb']:.1f}")
-    return t
+def bench_table(rows: list[dict[str, Any]]) -> Group:
+    """One table per file (its name, size and zipped size as the title), one row per runtime x
+    threads, times in compact units so nothing is cut at 80 columns."""
+    from mobilekd.tables import RUNTIME, fmt_bytes, fmt_ms, table
+
+    out = []
+    for f in dict.fromkeys(r["file"] for r in rows):
+        mine = [r for r in rows if r["file"] == f]
+        t = table(f"[bold]{escape(Path(f).name)}[/] · {fmt_bytes(mine[0]['bytes'])}, zipped "
+                  f"{fmt_bytes(mine[0]['zipped_bytes'])}",
+                  ("runtime", "threads", "p50", "p90", "p99", "cv", "cold start", "peak mem"), text=("runtime",))
+        for r in mine:
+            t.add_row(RUNTIME.get(r["runtime"], r["runtime"]), str(r["threads"]), fmt_ms(r["p50"]), fmt_ms(r["p90"]),
+                      fmt_ms(r["p99"]), f"{r['cv']:.0%}", fmt_ms(r["cold_start_ms"]), fmt_bytes(r["peak_memory_mb"] * 1e6))
+        out.append(t)
+    return Group(*out)
 
 
 @app.command("calibrate")
 @user_errors
 def bench_calibrate(
     profile: str = typer.Argument(..., help="Profile name (built-in or your own)."),
-    model: Path = typer.Option(..., "--model", help="The .onnx (best: MACs known) or .pte you measured on the phone."),
-    measured_ms: float = typer.Option(..., "--measured-ms", help="Its latency on the phone, in ms (batch 1)."),
-    profiles: Optional[Path] = typer.Option(None, "--profiles", help="Profiles file to write (default $MOBILEKD_PROFILES or ~/.config/mobilekd/profiles.yaml)."),
+    model: Path = typer.Option(..., "--model", metavar="FILE", help="The .onnx (best: MACs known) or .pte you measured on the phone."),
+    measured_ms: float = typer.Option(..., "--measured-ms", metavar="MS", help="Its latency on the phone, in ms (batch 1)."),
+    profiles: Optional[Path] = typer.Option(None, "--profiles", metavar="FILE", help="Profiles file to write (default $MOBILEKD_PROFILES or ~/.config/mobilekd/profiles.yaml)."),
 ) -> None:
     """Fit a phone profile's efficiency so its estimate of MODEL equals the measured latency."""
     from mobilekd.bench.devices import calibrate_from_file, user_profiles_path

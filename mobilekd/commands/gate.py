@@ -10,8 +10,6 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from mobilekd.commands import user_errors
 from mobilekd.errors import ConfigError
@@ -50,19 +48,11 @@ def run_budgets(run_dir: Path, budget: Path | None) -> tuple[list, str]:
     return budgets, f"{own} (gate section)"
 
 
-def gate_table(report: Any, title: str) -> Table:
-    verdict = "[green]passed[/]" if report.passed else "[bold red]FAILED[/]"
-    from mobilekd.gate import fmt_bound, fmt_value
+def gate_table(report: Any, title: str) -> Any:
+    """The shared rendering (mobilekd.tables.gate_table), titled with the run and budget source."""
+    from mobilekd.tables import gate_table as shared
 
-    t = Table(title=f"gate {escape(title)}: {verdict}", title_justify="left")
-    t.add_column("check", overflow="fold", min_width=24)
-    for col in ("bound", "value"):
-        t.add_column(col, justify="right", no_wrap=True)
-    t.add_column("verdict", no_wrap=True)
-    for c in report.checks:
-        t.add_row(escape(c.name), fmt_bound(c), fmt_value(c),
-                  "[green]pass[/]" if c.passed else "[bold red]FAIL[/]")
-    return t
+    return shared(report, f"gate {title}")
 
 
 @user_errors

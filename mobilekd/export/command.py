@@ -33,8 +33,8 @@ def export_command(factory: str, inputs: list[str], formats: list[Format], out: 
                    quantize: Literal["int8"] | None = None, task: Task = "classification", k: int = 10,
                    output_names: Sequence[str] = ("logits",), stem: str = "model",
                    max_samples: int = 256) -> list[tuple[ExportedModel, Parity]]:
-    """Export `factory()` to `formats` under `out` as `<stem>.<suffix>` (and `<stem>_int8.<suffix>`),
-    verify each, and return (file, parity) pairs in format order, fp32 before int8."""
+    """Export `factory()` to `formats` under `out` as `<stem>_fp32.<suffix>` (and `<stem>_int8.<suffix>`;
+    the pipeline names its files the same way, with stem `student`), verify each, and return (file, parity) pairs in format order, fp32 before int8."""
     for f in formats:
         if f not in FORMATS:
             raise MobileKDError(f"--formats: expected some of {', '.join(FORMATS)}, got {f!r}")
@@ -61,7 +61,7 @@ def export_command(factory: str, inputs: list[str], formats: list[Format], out: 
 
     fp32: dict[str, ExportedModel] = {}
     for fmt in formats:
-        exported = export_model(fmt, model, specs, output_names, out / f"{stem}{SUFFIX[fmt]}")
+        exported = export_model(fmt, model, specs, output_names, out / f"{stem}_fp32{SUFFIX[fmt]}")  # <stem>_<variant>, as the pipeline names its files
         fp32[fmt] = exported
         results.append((exported, verify_file(exported, ref, feeds, task=task, k=k, inputs_kind=kind,
                                               tolerance=DEFAULT_TOLERANCES["fp32"], model=model)))

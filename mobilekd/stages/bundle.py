@@ -174,4 +174,5 @@ def _manifest(cfg: BundleConfig, ctx: RunContext, files: list[dict[str, Any]], a
         "golden": {"path": GOLDEN, "encoding": g.ENCODING, "split": "test", "samples": samples},
         "metrics": summary["models"],
         "gate": summary["gate"],
+        "run": ctx.run_info or None,
     }

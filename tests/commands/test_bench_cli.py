@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import onnx
@@ -56,7 +57,8 @@ def test_bench_run_prints_the_table_and_writes_json(tiny_onnx, tmp_path):
     r = runner.invoke(app, ["bench", "run", str(tiny_onnx), "--threads", "1,2", "--inputs", str(tmp_path / "s.npz"),
                             "--json", str(out), *FAST])
     assert r.exit_code == 0, r.output
-    assert "real inputs" in r.output and "onnxruntime" in r.output
+    assert "real inputs" in r.output and re.search(r"\bort +1 ", r.output) and re.search(r"\bort +2 ", r.output)
+    assert (tmp_path / "bench.log").is_file()  # the runtimes' own output, beside the JSON
     doc = json.loads(out.read_text())
     assert [(x["runtime"], x["threads"]) for x in doc["results"]] == [("onnxruntime", 1), ("onnxruntime", 2)]
     assert all(0 < x["p50"] <= x["p90"] <= x["p99"] for x in doc["results"])

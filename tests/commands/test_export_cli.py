@@ -39,7 +39,9 @@ def test_export_onnx_with_real_data_and_json(user_pkg, tmp_path):
     assert [(r["format"], r["variant"], r["parity"]["status"], r["parity"]["inputs"]) for r in rows] == [
         ("onnx", "fp32", "passed", "real")]
     assert rows[0]["parity"]["metrics"]["samples"] == 12
-    assert (tmp_path / "out" / "model.onnx").stat().st_size == rows[0]["bytes"]
+    assert (tmp_path / "out" / "model_fp32.onnx").stat().st_size == rows[0]["bytes"]
+    assert (tmp_path / "out" / "export.log").is_file()  # the exporters' own output, beside the files
+    assert "model_fp32.onnx" in result.output
 
 
 def test_export_bad_input_spec_exits_2(user_pkg, tmp_path):

@@ -43,11 +43,11 @@ def test_export_and_verify_all_formats_with_real_data(tmp_path, factory):
         ("onnx", "fp32", "passed"), ("executorch", "fp32", "passed"), ("coreml", "fp32", "not_executed")]
     assert all(p.inputs == "real" for _, p in results)
     assert results[0][1].metrics.samples == 20
-    assert (tmp_path / "out" / "model.onnx").is_file() and (tmp_path / "out" / "model.mlpackage").is_dir()
+    assert (tmp_path / "out" / "model_fp32.onnx").is_file() and (tmp_path / "out" / "model_fp32.mlpackage").is_dir()
     # the checkpoint was loaded: the ONNX file reproduces the trained weights, not the factory's
     import onnxruntime as ort
 
-    (onnx_out,) = ort.InferenceSession(str(tmp_path / "out" / "model.onnx")).run(None, {"x": x[:1]})
+    (onnx_out,) = ort.InferenceSession(str(tmp_path / "out" / "model_fp32.onnx")).run(None, {"x": x[:1]})
     np.testing.assert_allclose(onnx_out, trained(torch.from_numpy(x[:1])).detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
