@@ -171,16 +171,19 @@ class RecStudent(nn.Module):
     parameters at dim 16 with the real catalogue."""
 
     def __init__(self, num_items: int, max_len: int = 50, dim: int = 16, tied: bool = True,
-                 rebuy: str | None = "scatter", dropout: float = 0.0) -> None:
+                 rebuy: str | None = "scatter", dropout: float = 0.0, transition: bool = False) -> None:
         super().__init__()
         self.encoder = PoolEncoder(num_items, max_len, dim, dropout)
         self.head = nn.Linear(dim, num_items)
         if tied:
             _tie(self.head, self.encoder.items, INIT_STD)
         self.rebuy = RebuyPath(num_items, max_len, rebuy) if rebuy else None
+        self.transition = Transition(num_items, max_len) if transition else None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         scores = self.head(self.encoder(ids))
+        if self.transition is not None:
+            scores = scores + self.transition(ids)
         return scores if self.rebuy is None else self.rebuy(ids, scores)
 
 
@@ -208,6 +211,13 @@ def build_sasrec_teacher(num_outputs: int, *, max_len: int = 50, dim: int = 64, 
     """Builder used by pipelines: num_outputs is the catalogue size (DatasetInfo.num_outputs)."""
     return SASRecTeacher(num_outputs, max_len=max_len, dim=dim, heads=heads, layers=layers, dropout=dropout,
                          tied=tied, rebuy=rebuy, transition=transition)
+
+
+def build_rec_teacher(num_outputs: int, *, max_len: int = 50, dim: int = 128, dropout: float = 0.2,
+                      transition: bool = True, rebuy: str | None = "scatter") -> RecStudent:
+    """The server's pooled teacher: wide (dim 128), dropout, the re-buy path and the item-to-item
+    `Transition` table no phone could hold (9.6 M numbers at 3,105 items)."""
+    return RecStudent(num_outputs, max_len=max_len, dim=dim, rebuy=rebuy, dropout=dropout, transition=transition)
 
 
 def build_rec_student(num_outputs: int, *, max_len: int = 50, dim: int = 16, tied: bool = True,
