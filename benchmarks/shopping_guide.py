@@ -43,7 +43,6 @@ LATER = ("quantize", "export", "verify", "bench", "gate", "bundle")
 # KD variants (overrides of the recipe's distill section), chosen on validation.
 KD_VARIANTS: dict[str, list[str]] = {
     "logit_kd": [],  # the recipe's own distill section: alpha 0.5, T 1
-    "logit_kd_t2": ["distill.temperature=2.0", "distill.alpha=0.3"],
     "rank_kd_new": ["distill.ranking={k: 10, decay: 5.0, weight: 0.5, new_items: true}"],
 }
 LABELS = {"most_popular": "most-popular", "repeat": "repeat rule (last K lines, popularity tie-break)",

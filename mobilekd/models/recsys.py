@@ -24,27 +24,34 @@ INIT_STD = 0.05
 
 
 class RebuyPath(nn.Module):
-    """score(b) += Σ_j w_j [h_j = b], one learned weight per history slot (recency).
+    """score(b) += Σ_j (w_j + r_b) [h_j = b]: a learned weight per history slot (recency) plus,
+    with `per_item`, a learned repeat propensity per item (refills are re-bought, gifts are not).
 
     Two forms, the same numbers: "scatter" (scatter_add of the slot weights into the score row)
     and "equality" ((h_j == b) as a (B, K, items) 0/1 tensor, contracted with w by a matmul). Both
     export to ONNX (ScatterElements add / Equal+MatMul), ExecuTorch and CoreML; tests/models check
     each through all three. The padding id's row gets weight too, which nothing ranks."""
 
-    def __init__(self, num_items: int, max_len: int, form: str = "scatter", init: float = 3.0) -> None:
+    def __init__(self, num_items: int, max_len: int, form: str = "scatter", init: float = 3.0,
+                 per_item: bool = True) -> None:
         super().__init__()
         if form not in ("scatter", "equality"):
             raise ValueError(f"rebuy form must be 'scatter' or 'equality', got {form!r}")
         self.form = form
         self.weight = nn.Parameter(torch.full((max_len,), float(init)))
+        self.item = nn.Embedding(num_items, 1) if per_item else None
+        if self.item is not None:
+            nn.init.zeros_(self.item.weight)
         self.register_buffer("item_ids", torch.arange(num_items), persistent=False)
 
     def forward(self, ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(scores.dtype)
+        w = self.weight.to(scores.dtype).expand(ids.shape[0], -1)  # (B, K)
+        if self.item is not None:
+            w = w + self.item(ids)[..., 0].to(scores.dtype)
         if self.form == "scatter":
-            return scores.scatter_add(1, ids, w.expand(ids.shape[0], -1))
+            return scores.scatter_add(1, ids, w)
         onehot = (ids[..., None] == self.item_ids).to(scores.dtype)  # (B, K, items)
-        return scores + torch.matmul(w[None, None, :].expand(ids.shape[0], 1, -1), onehot)[:, 0]
+        return scores + torch.matmul(w[:, None, :], onehot)[:, 0]
 
 
 def _tie(head: nn.Linear, items: nn.Embedding, std: float) -> None:
