@@ -62,7 +62,8 @@ def baselines(data_dir: Path | None, history: int) -> dict[str, dict]:
             "co_occurrence": B.CoOccurrence(n, window=10).fit(ds.train)}
     blend = B.Blend({"repeat": rows["repeat"], "history_frequency": rows["history_frequency"],
                      "co_occurrence": rows["co_occurrence"], "popular": pop})
-    blend.tune(ds.val, lambda s: ranking_metrics(s, ds.val.targets, (10,), exclude_ids=(0, 1))["ndcg@10"])
+    blend.tune(ds.val, lambda s: ranking_metrics(s, ds.val.targets, (10,), exclude_ids=(0, 1))["ndcg@10"],
+               grid=(0.0, 0.3, 1.0, 3.0))
     rows["blend"] = blend
     out = {}
     for name, model in rows.items():
@@ -91,6 +92,37 @@ def variant_row(runs: list[dict], key: str = "metrics") -> dict:
     return {"params": runs[0]["params"], "metrics": {m: mean_std([r[key][m] for r in runs]) for m in METRICS}}
 
 
+def seed_record(seed: int, names: list[str], work: Path, data_dir: Path | None) -> dict:
+    """The teacher, the student alone and every KD variant of one seed (stages after distill off)."""
+    path = work / f"seed{seed}" / "record.json"
+    if path.exists():
+        return read_json(path)
+    alone_dir = work / f"seed{seed}" / "alone"
+    s, d = run([f"seed={seed}", "distill.alpha=1.0", *off()], alone_dir, data_dir)
+    teacher_pt = alone_dir / "teacher" / "teacher.pt"
+    t_stage = read_json(alone_dir / "teacher" / "stage.json")["result"]
+    rec = {"teacher": {**s["models"]["teacher"], "val_metrics": t_stage["val_metrics"]},
+           "student_alone": {**s["models"]["student"], "val_metrics": d["val_metrics"]}, "kd": {}}
+    for name in names:
+        s, d = run([f"seed={seed}", f"teacher.checkpoint={teacher_pt}", *KD_VARIANTS[name], *off()],
+                   work / f"seed{seed}" / name, data_dir)
+        rec["kd"][name] = {**s["models"]["student"], "val_metrics": d["val_metrics"]}
+    write_json(path, rec)
+    return rec
+
+
+def final_summary(seed: int, chosen: str, work: Path, data_dir: Path | None) -> dict:
+    """The chosen variant with every stage on; its data/teacher/distill stages are cached."""
+    path = work / f"seed{seed}" / f"final-{chosen}.json"
+    if path.exists():
+        return read_json(path)
+    teacher_pt = work / f"seed{seed}" / "alone" / "teacher" / "teacher.pt"
+    s, _ = run([f"seed={seed}", f"teacher.checkpoint={teacher_pt}", *KD_VARIANTS[chosen]],
+               work / f"seed{seed}" / chosen, data_dir)
+    write_json(path, s)
+    return s
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", type=Path, default=None)
@@ -98,64 +130,53 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     p.add_argument("--work", type=Path, default=Path("/tmp/mobilekd-shopping-guide"))
     p.add_argument("--variants", nargs="+", default=list(KD_VARIANTS))
+    p.add_argument("--phase", choices=["all", "baselines", "seeds", "final", "report"], default="all",
+                   help="run one part only (each part's results are kept in --work, so parts can run as "
+                        "parallel processes: baselines, seeds per seed, final per seed, then report)")
     p.add_argument("--no-docs", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     history = int(load_pipeline(RECIPE).data.options.get("history", 50))
-    base = baselines(args.data_dir, history)
-    print(f"baselines done {time.perf_counter() - t0:.0f}s", flush=True)
-
-    per_seed: dict[int, dict] = {}
-    for seed in args.seeds:
-        alone_dir = args.work / f"seed{seed}" / "alone"
-        s, d = run([f"seed={seed}", "distill.alpha=1.0", *off()], alone_dir, args.data_dir)
-        teacher_pt = alone_dir / "teacher" / "teacher.pt"
-        t_stage = read_json(alone_dir / "teacher" / "stage.json")["result"]
-        rec = {"teacher": {**s["models"]["teacher"], "val_metrics": t_stage["val_metrics"]},
-               "student_alone": {**s["models"]["student"], "val_metrics": d["val_metrics"]}, "kd": {}}
-        for name in args.variants:
-            s, d = run([f"seed={seed}", f"teacher.checkpoint={teacher_pt}", *KD_VARIANTS[name], *off()],
-                       args.work / f"seed{seed}" / name, args.data_dir)
-            rec["kd"][name] = {**s["models"]["student"], "val_metrics": d["val_metrics"]}
-        per_seed[seed] = rec
-        print(f"seed {seed} done {time.perf_counter() - t0:.0f}s: teacher {rec['teacher']['metrics']['ndcg@10']:.4f} "
-              f"alone {rec['student_alone']['metrics']['ndcg@10']:.4f} "
-              + " ".join(f"{k} {v['metrics']['ndcg@10']:.4f}" for k, v in rec["kd"].items()), flush=True)
-
-    val = {name: float(np.mean([per_seed[s]["kd"][name]["val_metrics"]["ndcg@10"] for s in args.seeds]))
-           for name in args.variants}
+    base_path = args.work / "baselines.json"
+    if args.phase in ("all", "baselines") and not base_path.exists():
+        write_json(base_path, baselines(args.data_dir, history))
+        print(f"baselines done {time.perf_counter() - t0:.0f}s", flush=True)
+    if args.phase in ("all", "seeds"):
+        for seed in args.seeds:
+            rec = seed_record(seed, args.variants, args.work, args.data_dir)
+            print(f"seed {seed} done {time.perf_counter() - t0:.0f}s: teacher {rec['teacher']['metrics']['ndcg@10']:.4f} "
+                  f"alone {rec['student_alone']['metrics']['ndcg@10']:.4f} "
+                  + " ".join(f"{k} {v['metrics']['ndcg@10']:.4f}" for k, v in rec["kd"].items()), flush=True)
+    if args.phase == "baselines" or args.phase == "seeds":
+        return
+    seeds = [read_json(args.work / f"seed{s}" / "record.json") for s in args.seeds]
+    val = {name: float(np.mean([r["kd"][name]["val_metrics"]["ndcg@10"] for r in seeds])) for name in args.variants}
     chosen = max(val, key=val.get)
-    finals = []
-    for seed in args.seeds:  # the chosen variant, every stage on (its first stages are cached)
-        teacher_pt = args.work / f"seed{seed}" / "alone" / "teacher" / "teacher.pt"
-        s, _ = run([f"seed={seed}", f"teacher.checkpoint={teacher_pt}", *KD_VARIANTS[chosen]],
-                   args.work / f"seed{seed}" / chosen, args.data_dir)
-        finals.append(s)
-    print(f"final runs done {time.perf_counter() - t0:.0f}s", flush=True)
-
+    finals = [final_summary(s, chosen, args.work, args.data_dir) for s in args.seeds]
+    if args.phase == "final":
+        return
+    base = read_json(base_path)
     variants: dict[str, dict] = {}
     for name, b in base.items():
         variants[name] = {"params": 0, "metrics": {m: mean_std([b["metrics"][m]] * len(args.seeds)) for m in METRICS},
                           "deterministic": True, **({"weights": b["weights"]} if "weights" in b else {})}
-    seeds = [per_seed[s] for s in args.seeds]
     variants["teacher"] = variant_row([r["teacher"] for r in seeds])
     variants["student_alone"] = variant_row([r["student_alone"] for r in seeds])
     for name in args.variants:
-        variants[f"student_{name}"] = {**variant_row([r["kd"][name] for r in seeds]),
-                                       "val_ndcg@10": val[name]}
+        variants[f"student_{name}"] = {**variant_row([r["kd"][name] for r in seeds]), "val_ndcg@10": val[name]}
     variants["student_kd"] = {**variants[f"student_{chosen}"], "variant": chosen}
     variants["student_kd_int8"] = variant_row([f["models"]["student_int8"] for f in finals])
     arts = finals[0]["artifacts"]
     variants["student_kd_int8"]["bytes"] = {f"{a['format']}_{a['variant']}": a["bytes"] for a in arts}
     variants["student_kd_int8"]["p50_ms"] = {f"{a['format']}_{a['variant']}": (a.get("latency_ms") or {}).get("p50")
                                              for a in arts if a.get("latency_ms")}
-    variants["student_kd_int8"]["parity"] = [{k: f["artifacts"][i]["parity"] for i, k in enumerate(
-        f"{a['format']}_{a['variant']}" for a in f["artifacts"])} for f in finals]
+    variants["student_kd_int8"]["parity"] = [{f"{a['format']}_{a['variant']}": a["parity"] for a in f["artifacts"]}
+                                             for f in finals]
     result = {"benchmark": SECTION, "seeds": args.seeds, "variants": variants, "selected_on": "validation",
               "kd_selected": chosen, "kd_val_ndcg@10": val, "history": history,
               "machine": f"{platform.processor() or platform.machine()}, shared 2-core CPU",
-              "seconds": round(time.perf_counter() - t0, 1)}
+              "command": "python benchmarks/shopping_guide.py --data-dir ../shared/datasets"}
     result["targets"] = targets(variants)
     write_json(RESULTS, result)
     md = table(result)
