@@ -78,6 +78,7 @@ class RankingKDConfig(StrictModel):
     decay: float = Field(5.0, gt=0)  # lambda: weight of the teacher's rank r is exp(-r / decay), normalised
     weight: float = Field(1.0, ge=0)
     form: Literal["softmax", "binary"] = "softmax"
+    new_items: bool = False  # the teacher's top-k among items not in the history (the first input)
 
 
 class DistillConfig(TrainSettings):

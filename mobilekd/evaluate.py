@@ -38,7 +38,12 @@ def metrics(outputs: np.ndarray, split: Split, info: DatasetInfo) -> dict[str, f
         return classification_metrics(outputs, split.targets)
     from mobilekd.metrics.ranking import ranking_metrics
 
-    return ranking_metrics(outputs, split.targets)
+    # The split's own history input gives the new-item / repeat-item split (Li et al. 2023).
+    history = split.inputs.get(info.inputs[0].name) if info.inputs else None
+    if history is not None and history.ndim != 2:
+        history = None
+    exclude = tuple(int(i) for i in (info.postprocessing or {}).get("exclude_ids", ()))
+    return ranking_metrics(outputs, split.targets, history=history, exclude_ids=exclude)
 
 
 def evaluate(model: nn.Module | Callable[..., torch.Tensor], split: Split, info: DatasetInfo) -> dict[str, float]:

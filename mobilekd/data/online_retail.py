@@ -1,10 +1,15 @@
-"""UCI Online Retail as a next-purchase task: from a customer's last K purchased items, rank the
-whole catalogue so that the items of their next invoice come first.
+"""UCI Online Retail as a next-purchase task: from a customer's purchase history (the last K lines),
+rank the whole catalogue so that the items of their next invoice come first.
 
-Split by time, per customer (so that no future purchase leaks into training): the last invoice is
-the test example, the one before it the validation example, every earlier item a training target.
-Customers with fewer than 3 invoices have nothing to hold out and only train. Item ids: 0 padding,
-1 unknown (fewer than `min_count` training invoices), 2.. the vocabulary by training popularity.
+One example per invoice boundary: the history is every line the customer bought before an invoice,
+left-padded (or cut) to the last K, and the target is that whole invoice (its distinct known items,
+padded with -1). Training, validation and test ask the same question. The split is by position in
+each customer's own timeline, not by one global date: the last invoice is the test example, the one
+before it the validation example, every earlier invoice (but the first, which has no history) a
+training example. A test customer's training invoices may thus be later in calendar time than
+another customer's test invoice (item trends can leak across customers; a customer's own future
+never does). Customers with fewer than 3 invoices only train. Item ids: 0 padding, 1 unknown (fewer
+than `min_count` training invoices), 2.. the vocabulary by training popularity.
 """
 
 from __future__ import annotations
@@ -43,11 +48,15 @@ CITATION = "Chen, D. (2015). Online Retail. UCI Machine Learning Repository. doi
 
 
 class OnlineRetailOptions(StrictModel):
-    history: int = pydantic.Field(20, ge=1, le=512)  # K, the model's input length
+    history: int = pydantic.Field(50, ge=1, le=512)  # K, the model's input length
     min_count: int = pydantic.Field(5, ge=1)  # training invoices an item needs to get its own id
-    max_relevant: int = pydantic.Field(50, ge=1)  # cap on an evaluation invoice's relevant items
+    # cap on an invoice's relevant items; None (default) keeps all (the largest invoice has ~540)
+    max_relevant: int | None = pydantic.Field(None, ge=1)
     max_train_examples: int | None = pydantic.Field(None, ge=1)  # seeded subsample, for speed
     max_customers: int | None = pydantic.Field(None, ge=1)  # the first N customers by id (tests)
+    # also build inputs["long_items"]: the last `long_history` lines (baselines over the full history;
+    # not a model input, so exporters and the teacher-output cache never see it)
+    long_history: int | None = pydantic.Field(None, ge=1, le=20_000)
 
 
 def read_raw(data_dir: Path | None = None) -> pd.DataFrame:
@@ -152,37 +161,40 @@ def build(df: pd.DataFrame, *, seed: int, opts: OnlineRetailOptions) -> Dataset:
 
     K = opts.history
     starts = np.flatnonzero(cust_start)[cust_id]
+    inv_starts = np.flatnonzero(inv_start)
+    inv_ends = np.r_[inv_starts[1:], n]  # an invoice runs to the next invoice start (or the end)
 
-    def histories(pos: np.ndarray) -> np.ndarray:
-        """Left-padded last K ids before each global position, within its customer."""
-        idx = pos[:, None] - K + np.arange(K)[None, :]
+    def histories(pos: np.ndarray, length: int) -> np.ndarray:
+        """Left-padded last `length` ids before each global position, within its customer."""
+        idx = pos[:, None] - length + np.arange(length)[None, :]
         valid = idx >= starts[pos][:, None]
         return np.where(valid, ids[np.clip(idx, 0, None)], PAD).astype(np.int64)
 
-    # Training: every training line after a customer's first line whose target has an id.
-    train_pos = np.flatnonzero((role == 0) & ~cust_start & (ids != UNK))
-    n_train_all = len(train_pos)
-    rng = np.random.default_rng(seed)
-    if opts.max_train_examples is not None and n_train_all > opts.max_train_examples:
-        train_pos = np.sort(rng.choice(train_pos, size=opts.max_train_examples, replace=False))
-    train = Split({"items": histories(train_pos)}, ids[train_pos][:, None])
+    def boundaries(r: int, subsample: int | None) -> tuple[Split, int, int, int]:
+        """One example per invoice of role r that has history: (history, the invoice's items)."""
+        which = np.flatnonzero((role[inv_starts] == r) & ~cust_start[inv_starts])
+        rel = [list(dict.fromkeys(int(v) for v in ids[inv_starts[i] : inv_ends[i]] if v != UNK)) for i in which]
+        keep = np.array([bool(x) for x in rel], dtype=bool)
+        kept = which[keep] if len(which) else which
+        n_all = len(kept)
+        if subsample is not None and n_all > subsample:
+            kept = np.sort(np.random.default_rng(seed).choice(kept, size=subsample, replace=False))
+        rows = [rel[j] for j in np.searchsorted(which, kept)]
+        cap = opts.max_relevant
+        width = max([len(x) for x in rows] + [1]) if cap is None else cap
+        y = np.full((len(kept), width), -1, dtype=np.int64)
+        for i, x in enumerate(rows):
+            y[i, : min(len(x), width)] = x[:width]
+        first = inv_starts[kept]
+        inputs = {"items": histories(first, K)}
+        if opts.long_history is not None:
+            inputs["long_items"] = histories(first, opts.long_history)
+        cut = sum(max(0, len(x) - width) for x in rows)
+        return Split(inputs, y), int((~keep).sum()), n_all, cut
 
-    def evaluation(r: int) -> tuple[Split, int]:
-        first = np.flatnonzero((role == r) & inv_start)
-        # A held-out invoice runs to the next invoice start (or the end of the lines).
-        ends = np.r_[inv_starts, n][np.searchsorted(inv_starts, first, side="right")]
-        x = histories(first)
-        y = np.full((len(first), opts.max_relevant), -1, dtype=np.int64)
-        keep = np.zeros(len(first), dtype=bool)
-        for i, (a, b) in enumerate(zip(first, ends)):
-            rel = list(dict.fromkeys(int(v) for v in ids[a:b] if v != UNK))[: opts.max_relevant]
-            y[i, : len(rel)] = rel
-            keep[i] = bool(rel)
-        return Split({"items": x[keep]}, y[keep]), int((~keep).sum())
-
-    inv_starts = np.flatnonzero(inv_start)
-    val, val_empty = evaluation(1)
-    test, test_empty = evaluation(2)
+    train, train_empty, n_train_all, train_cut = boundaries(0, opts.max_train_examples)
+    val, val_empty, _, val_cut = boundaries(1, None)
+    test, test_empty, _, test_cut = boundaries(2, None)
     descriptions = _descriptions(d)
     vocabulary = [{"id": PAD, "stock_code": "<pad>", "description": "padding"},
                   {"id": UNK, "stock_code": "<unk>", "description": f"item seen in < {opts.min_count} training invoices"}]
@@ -202,6 +214,12 @@ def build(df: pd.DataFrame, *, seed: int, opts: OnlineRetailOptions) -> Dataset:
         "test_examples": len(test),
         "val_dropped_all_unknown": val_empty,
         "test_dropped_all_unknown": test_empty,
+        "train_dropped_all_unknown": train_empty,
+        "max_relevant": opts.max_relevant,
+        "train_relevant_cut": train_cut,
+        "val_relevant_cut": val_cut,  # relevant items beyond max_relevant (0 when uncapped)
+        "test_relevant_cut": test_cut,
+        "relevant_per_invoice_max": int(max(val.targets.shape[1], test.targets.shape[1])),
     }
     info = DatasetInfo(
         name="online_retail",
@@ -211,13 +229,20 @@ def build(df: pd.DataFrame, *, seed: int, opts: OnlineRetailOptions) -> Dataset:
         labels=tuple(v["stock_code"] for v in vocabulary),
         preprocessing={"input": "the customer's last K purchased item ids, oldest first, left-padded with 0",
                        "history": K, "padding_id": PAD, "unknown_id": UNK,
-                       "order": "invoices by time; items of one invoice in invoice line order"},
+                       "lines": "every purchased line of the customer's earlier invoices (no cancellations, no "
+                                "returns, no service codes such as POST or DOT; an item twice in one invoice counts once)",
+                       "order": "invoices by time; items of one invoice in invoice line order",
+                       "unknown": "a stock code not in the vocabulary (labels.json) becomes id 1; keep its slot",
+                       "when": "before each new order: the history ends with the last line of the last invoice"},
         postprocessing={"output": "scores over item ids; ignore ids 0 and 1, rank the rest",
-                        "exclude_ids": [PAD, UNK]},
+                        "exclude_ids": [PAD, UNK],
+                        "history_items": "shown: about 15% of a next order's items were bought before, and the model "
+                                         "scores them through its re-buy path; for a 'discover' shelf, drop the ids "
+                                         "in the history before taking the top k (the *_new metrics)"},
         license=LICENSE,
         citation=CITATION,
         notes=("customers with fewer than 3 invoices are training-only",
-               "val/test targets: the distinct known items of the held-out invoice, padded with -1"),
+               "targets (train, val, test): the distinct known items of the next invoice, padded with -1"),
     )
     return Dataset(info=info, train=train, val=val, test=test,
                    extras={"cleaning": report, "examples": stats, "vocabulary": vocabulary})
@@ -231,13 +256,14 @@ def _descriptions(d: pd.DataFrame) -> dict[str, str]:
     return dict(top.drop_duplicates("StockCode")[["StockCode", "Description"]].itertuples(index=False))
 
 
-def load(data_dir: Path | None = None, *, seed: int, history: int = 20, min_count: int = 5,
-         max_relevant: int = 50, max_train_examples: int | None = None,
-         max_customers: int | None = None) -> Dataset:
+def load(data_dir: Path | None = None, *, seed: int, history: int = 50, min_count: int = 5,
+         max_relevant: int | None = None, max_train_examples: int | None = None,
+         max_customers: int | None = None, long_history: int | None = None) -> Dataset:
     """Online Retail next-purchase examples; see `build` and docs/data.md for every rule."""
     try:
         opts = OnlineRetailOptions(history=history, min_count=min_count, max_relevant=max_relevant,
-                                   max_train_examples=max_train_examples, max_customers=max_customers)
+                                   max_train_examples=max_train_examples, max_customers=max_customers,
+                                   long_history=long_history)
     except pydantic.ValidationError as exc:
         raise ConfigError(f"online_retail options: {exc}") from None
     return build(read_raw(data_dir), seed=seed, opts=opts)

@@ -26,7 +26,9 @@ class RankingDistillLoss(nn.Module):
     """Ranking Distillation (Tang & Wang, KDD 2018, "Ranking Distillation: Learning Compact Ranking
     Models With High Performance for Recommender System"), position-importance weighting.
 
-    pi_1..pi_k: the teacher's top-k items (ids in `exclude_ids`, e.g. padding/unknown, never count),
+    pi_1..pi_k: the teacher's top-k items (ids in `exclude_ids`, e.g. padding/unknown, never count;
+    with `new_items`, the items of the history are skipped too: the teacher's top-k *new* items,
+    what the student cannot learn from its re-buy path),
     w_r = exp(-r / lambda) normalised to sum 1 (`position_weights`), s: the student's scores.
 
         softmax form:  L_RD = - sum_r w_r * log softmax(s)_{pi_r}
@@ -41,7 +43,7 @@ class RankingDistillLoss(nn.Module):
     """
 
     def __init__(self, k: int = 10, decay: float = 5.0, *, form: Literal["softmax", "binary"] = "softmax",
-                 exclude_ids: Sequence[int] = ()):
+                 exclude_ids: Sequence[int] = (), new_items: bool = False):
         super().__init__()
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
@@ -51,20 +53,26 @@ class RankingDistillLoss(nn.Module):
             raise ValueError(f"form must be 'softmax' or 'binary', got {form!r}")
         self.k, self.form = k, form
         self.exclude_ids = tuple(int(i) for i in exclude_ids)
+        self.new_items = new_items
         self.register_buffer("weights", position_weights(k, decay), persistent=False)
 
-    def teacher_topk(self, teacher_scores: torch.Tensor) -> torch.Tensor:
-        """(B, k) item ids of the teacher's best k, excluded ids pushed below every real item."""
+    def teacher_topk(self, teacher_scores: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, k) item ids of the teacher's best k, excluded ids (and, with `history`, the items
+        already bought: the teacher's top-k *new* items) pushed below every real item."""
         t = teacher_scores.detach().float().clone()
         if self.exclude_ids:
             t[:, list(self.exclude_ids)] = float("-inf")
+        if history is not None:
+            t.scatter_(1, history.long(), float("-inf"))
         k = min(self.k, t.shape[1] - len(self.exclude_ids))
         if k < 1:
             raise ValueError(f"no items left to rank: {t.shape[1]} outputs, {len(self.exclude_ids)} excluded")
         return t.topk(k, dim=1).indices
 
-    def forward(self, student_scores: torch.Tensor, teacher_scores: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        top = self.teacher_topk(teacher_scores)
+    def forward(self, student_scores: torch.Tensor, teacher_scores: torch.Tensor,
+                history: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """history (B, K) item ids: used (top-k new items only) when the loss was built with new_items."""
+        top = self.teacher_topk(teacher_scores, history if self.new_items else None)
         w = self.weights[: top.shape[1]]
         w = w / w.sum()
         s = student_scores.float()
@@ -126,7 +134,7 @@ class RankingObjective(nn.Module):
             hook.remove()
         if not seen:
             raise RuntimeError("ranking distillation: the wrapped objective never ran the student")
-        rd, rd_terms = self.rank_loss(seen[-1], self.teacher(xs, idx)[LOGITS])
+        rd, rd_terms = self.rank_loss(seen[-1], self.teacher(xs, idx)[LOGITS], xs[0])
         return loss + self.weight * rd, {**terms, **{f"ranking_{k}": v for k, v in rd_terms.items()}}
 
 
@@ -134,5 +142,5 @@ def ranking_objective(cfg: RankingKDConfig, base: nn.Module, teacher: Callable, 
     """The distill stage's hook: wrap `base` when the pipeline's `distill.ranking` is set. Ids the
     dataset says never to rank (postprocessing.exclude_ids: padding, unknown) are never positives."""
     exclude = tuple(int(i) for i in (info.postprocessing or {}).get("exclude_ids", ()))
-    loss = RankingDistillLoss(cfg.k, cfg.decay, form=cfg.form, exclude_ids=exclude)
+    loss = RankingDistillLoss(cfg.k, cfg.decay, form=cfg.form, exclude_ids=exclude, new_items=cfg.new_items)
     return RankingObjective(base, loss, teacher, weight=cfg.weight)

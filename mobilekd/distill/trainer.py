@@ -51,9 +51,27 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def train_targets(split: Split) -> torch.Tensor:
-    """Class ids (N,), or the single next item of a ranking training row (N, 1) -> (N,)."""
+    """Class ids (N,); a ranking row with one target (N, 1) -> (N,); (N, R) next-invoice items
+    padded with -1 stay (N, R), and `batch_targets` turns a batch of them into distributions."""
     t = torch.from_numpy(split.targets).long()
-    return t[:, 0] if t.ndim == 2 else t
+    return t[:, 0] if t.ndim == 2 and t.shape[1] == 1 else t
+
+
+def invoice_distribution(items: torch.Tensor, num_items: int) -> torch.Tensor:
+    """(B, R) relevant ids padded with -1 -> (B, num_items), 1/|invoice| on each of the row's items.
+
+    Cross-entropy against it, -1/|I| Σ_{i in I} log softmax(s)_i, is the full-catalogue softmax
+    averaged over the invoice's items; F.cross_entropy takes it as a probability target, so every
+    loss built on it (KDLoss's hard term included) trains on whole next invoices unchanged."""
+    mask = (items >= 0).to(torch.float32)
+    dist = torch.zeros(items.shape[0], num_items).scatter_add_(1, items.clamp(min=0), mask)
+    return dist / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
+
+
+def batch_targets(ys: torch.Tensor, idx: torch.Tensor, num_items: int) -> torch.Tensor:
+    """The targets the objective sees: class ids, or invoice distributions for (N, R) targets."""
+    y = ys[idx]
+    return invoice_distribution(y, num_items) if y.ndim == 2 else y
 
 
 def make_optimizer(model: nn.Module, s: TrainSettings, lr: float | None = None) -> torch.optim.Optimizer:
@@ -183,7 +201,7 @@ def fit(model: nn.Module, train: Split, val: Split, info: DatasetInfo, settings:
                 batch = tuple(x[idx].to(device) for x in xs)
                 if settings.augment:
                     batch = tuple(augment(b, gen) for b in batch)
-                loss, terms = objective(net, batch, ys[idx].to(device), idx)
+                loss, terms = objective(net, batch, batch_targets(ys, idx, info.num_outputs).to(device), idx)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if settings.grad_clip is not None:

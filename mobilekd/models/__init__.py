@@ -24,6 +24,7 @@ BUILTIN_MODELS: dict[str, str] = {
     "mlp": "mobilekd.models.vision:build_mlp",
     "sasrec": "mobilekd.models.recsys:build_sasrec_teacher",
     "rec_student": "mobilekd.models.recsys:build_rec_student",
+    "rec_teacher": "mobilekd.models.recsys:build_rec_teacher",
 }
 
 

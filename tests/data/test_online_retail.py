@@ -43,13 +43,15 @@ def test_hand_made_customers():
     assert ds.info.labels == ("<pad>", "<unk>", B, A, C)
     assert ds.info.num_outputs == 5
     assert ds.extras["vocabulary"][2] == {"id": 2, "stock_code": B, "description": "item " + B}
-    # Id sequences: customer 100 = I1 [3, 2], I2 [2, 4], I3 [3, 1], I4 [4, 1];
-    # customer 200 = I5 [3, 4], I6 [2, 1]. Targets: every training item but a customer's first
-    # and the unknown D: (100: 2, 2, 4) and (200: 4, 2), each with the K = 3 ids before it.
-    assert ds.train.inputs["items"].tolist() == [[0, 0, 3], [0, 3, 2], [3, 2, 2], [0, 0, 3], [0, 3, 4]]
-    assert ds.train.targets.tolist() == [[2], [2], [4], [4], [2]]
-    # Val: before I3 come [2, 2, 4]; relevant {A=3} (D unknown, dropped). Test: before I4 come
-    # [4, 3, 1] (I2's C, then I3); relevant {C=4} (E dropped). Customer 200 is training-only.
+    # Id sequences: customer 100 = I1 [3, 2], I2 [2, 4], I3 [3, 1] (val), I4 [4, 1] (test);
+    # customer 200 = I5 [3, 4], I6 [2, 1] (training only). One example per invoice boundary: every
+    # invoice but a customer's first, with all earlier lines as history (last K = 3, left-padded)
+    # and the invoice's distinct known items as target (unknown D and E dropped), width max_relevant.
+    # Training: I2 <- [_, 3, 2] targets {2, 4}; I6 <- [_, 3, 4] targets {2}.
+    assert ds.train.inputs["items"].tolist() == [[0, 3, 2], [0, 3, 4]]
+    assert ds.train.targets.tolist() == [[2, 4, -1], [2, -1, -1]]
+    # Val: I3 <- the last 3 of [3, 2, 2, 4] = [2, 2, 4]; relevant {A=3}. Test: I4 <- the last 3 of
+    # [3, 2, 2, 4, 3, 1] = [4, 3, 1]; relevant {C=4}.
     assert ds.val.inputs["items"].tolist() == [[2, 2, 4]]
     assert ds.val.targets.tolist() == [[3, -1, -1]]
     assert ds.test.inputs["items"].tolist() == [[4, 3, 1]]
@@ -61,19 +63,33 @@ def test_hand_made_customers():
     assert (spec.name, spec.dtype, spec.shape, spec.low, spec.high) == ("items", "int64", (1, 3), 0, 5)
 
 
+def test_uncapped_targets_and_long_history():
+    """No max_relevant: each split is as wide as its largest invoice; long_items holds more lines."""
+    ds = ore.build(_lines(), seed=0, opts=ore.OnlineRetailOptions(history=2, min_count=2, long_history=6))
+    # training invoices I2 {2, 4} and I6 {2}: width 2; val {3} and test {4}: width 1
+    assert ds.train.targets.tolist() == [[2, 4], [2, -1]]
+    assert ds.val.targets.tolist() == [[3]] and ds.test.targets.tolist() == [[4]]
+    assert ds.train.inputs["items"].tolist() == [[3, 2], [3, 4]]
+    # test history, all six earlier lines [3, 2, 2, 4, 3, 1]: the last 2 as input, all 6 as long_items
+    assert ds.test.inputs["items"].tolist() == [[3, 1]]
+    assert ds.test.inputs["long_items"].tolist() == [[3, 2, 2, 4, 3, 1]]
+    assert ds.val.inputs["long_items"].tolist() == [[0, 0, 3, 2, 2, 4]]
+    assert ds.extras["examples"]["test_relevant_cut"] == 0
+
+
 def test_real_slice(shared_data_dir):
     ds = ore.load(shared_data_dir, seed=0, max_customers=60, min_count=1, history=10)
     x, y = ds.train.inputs["items"], ds.train.targets
-    assert x.dtype == np.int64 and x.shape[1] == 10 and y.shape[1] == 1
-    assert x.min() >= 0 and x.max() < ds.info.num_outputs and (y >= 2).all()
+    assert x.dtype == np.int64 and x.shape[1] == 10 and y.shape[1] > 1
+    assert x.min() >= 0 and x.max() < ds.info.num_outputs and (y[:, 0] >= 2).all() and ((y >= 2) | (y == -1)).all()
     # left padding: once a row has an item, no padding follows it
     first_item = np.argmax(x > 0, axis=1)
     assert all((row[i:] > 0).all() for row, i in zip(x, first_item) if row.any())
-    assert ds.val.targets.shape[1] == 50 and (ds.val.targets[:, 0] >= 2).all()
+    assert (ds.val.targets[:, 0] >= 2).all()
     assert len(ds.val) == len(ds.test) > 0
     assert ds.extras["examples"]["customers"] == 60
-    sub = ore.load(shared_data_dir, seed=0, max_customers=60, min_count=1, history=10, max_train_examples=100)
-    assert len(sub.train) == 100
+    sub = ore.load(shared_data_dir, seed=0, max_customers=60, min_count=1, history=10, max_train_examples=30)
+    assert len(sub.train) == 30 and len(ds.train) == ds.extras["examples"]["train_examples_all"] > 30
 
 
 def test_errors(tmp_path):

@@ -63,6 +63,17 @@ def test_excluded_ids_are_never_positives_or_negatives():
     assert float(loss_b) == pytest.approx(1.308924, abs=1e-5)
 
 
+def test_new_items_skip_the_history():
+    # History [3, 3] (id 3, the teacher's best, bought before): the teacher's top-2 *new* items are
+    # (0, 2), the same positives as excluding 3 -> 1.605343 as above. Without new_items the history
+    # is ignored: 1.285028.
+    hist = torch.tensor([[3, 3]])
+    loss, _ = RankingDistillLoss(k=2, decay=1.0, new_items=True)(S, T, hist)
+    assert float(loss) == pytest.approx(1.605343, abs=1e-5)
+    loss_all, _ = RankingDistillLoss(k=2, decay=1.0)(S, T, hist)
+    assert float(loss_all) == pytest.approx(1.285028, abs=1e-5)
+
+
 def test_batch_mean_and_gradient_direction():
     # Two identical rows average to the one-row value; the gradient raises the teacher's top item.
     s = S.repeat(2, 1).requires_grad_(True)

@@ -84,3 +84,19 @@ def test_augment_shifts_images(digits):
     moved = [augment(x, torch.Generator().manual_seed(s)) for s in range(20)]
     assert all(m.shape == x.shape and float(m.sum()) == 1.0 for m in moved)  # shift <= 2 keeps the pixel
     assert any(not torch.equal(m, x) for m in moved)
+
+
+def test_invoice_targets_become_distributions():
+    """(B, R) next-invoice items padded with -1 -> 1/|invoice| on each item; cross-entropy against
+    it is the softmax loss averaged over the invoice's items."""
+    import torch.nn.functional as F
+
+    from mobilekd.distill.trainer import invoice_distribution
+
+    items = torch.tensor([[2, 4, -1], [1, -1, -1]])
+    dist = invoice_distribution(items, 5)
+    assert dist.tolist() == [[0, 0, 0.5, 0, 0.5], [0, 1.0, 0, 0, 0]]
+    logits = torch.tensor([[0.0, 0.0, 1.0, 0.0, 2.0], [0.0] * 5])
+    logp = F.log_softmax(logits, dim=1)
+    want = (-(logp[0, 2] + logp[0, 4]) / 2 - logp[1, 1]) / 2
+    assert float(F.cross_entropy(logits, dist)) == pytest.approx(float(want), abs=1e-6)

@@ -2,15 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from mobilekd.models.recsys import FEATURE_LAYER, TopKHead, build_rec_student, build_sasrec_teacher
+from mobilekd.models.recsys import FEATURE_LAYER, RebuyPath, TopKHead, build_rec_student, build_rec_teacher, build_sasrec_teacher
 
-N, K = 3105, 20  # catalogue size of the real data with min_count 5
+N, K = 3105, 50  # catalogue size of the real data with min_count 5; the recipe's history length or less
 
 
 def _ids() -> torch.Tensor:
     torch.manual_seed(0)
     x = torch.randint(2, N, (3, K))
-    x[0, :15] = 0  # five items of history
+    x[0, :45] = 0  # five items of history
     x[1, :] = 0  # no history at all
     return x
 
@@ -22,20 +22,47 @@ def test_contract(build):
     assert out.shape == (3, N) and out.dtype == torch.float32 and torch.isfinite(out).all()
     feat = dict(model.named_modules())[FEATURE_LAYER](_ids())
     assert feat.shape[0] == 3 and feat.ndim == 2
-    # Padding is masked by arithmetic: whatever embedding row 0 holds, the output is the same.
+    # Padding is masked by arithmetic: whatever embedding row 0 holds, every real item's score is
+    # the same (with the tied output layer, only id 0's own score, never ranked, moves).
     before = model(_ids())
     with torch.no_grad():
         model.encoder.items.weight[0] = torch.randn(model.encoder.items.weight.shape[1]) * 10
-    torch.testing.assert_close(model(_ids()), before)
+    torch.testing.assert_close(model(_ids())[:, 1:], before[:, 1:])
+
+
+def test_tied_small_init_starts_near_uniform():
+    """std 0.05 tied tables: the first loss is about ln(items), not the 21 of N(0, 1) * sqrt(dim)."""
+    torch.manual_seed(0)
+    for build in (build_sasrec_teacher, build_rec_student):
+        model = build(N).eval()
+        assert model.head.weight is model.encoder.items.weight
+        logits = model(_ids()) - model.rebuy(_ids(), torch.zeros(3, N))  # without the re-buy boost
+        assert abs(float(torch.logsumexp(logits, 1).mean().detach()) - np.log(N)) < 0.5
+
+
+@pytest.mark.parametrize("form", ["scatter", "equality"])
+def test_rebuy_path_by_hand(form):
+    path = RebuyPath(5, 4, form)
+    with torch.no_grad():
+        path.weight.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]))
+        path.item.weight[3] = 10.0
+    out = path(torch.tensor([[0, 3, 3, 2]]), torch.zeros(1, 5))
+    # slot weights 1..4; item 3 in slots 2 and 3 with propensity 10: (2 + 10) + (3 + 10) = 25;
+    # item 2 in slot 4: 4; the padding id gets slot 1's weight (never ranked); item 4 nothing.
+    assert out.tolist() == [[1.0, 0.0, 4.0, 25.0, 0.0]]
 
 
 def test_param_counts():
     teacher = sum(p.numel() for p in build_sasrec_teacher(N).parameters())
     student = sum(p.numel() for p in build_rec_student(N).parameters())
-    # student: embedding 3105*32 = 99,360 + 20 position weights + MLP 2*(32*32+32) = 2,112
-    #          + head 32*3105 + 3105 = 102,465 -> 203,957
-    assert student == 203_957
-    assert teacher > 1_000_000 and teacher > 5 * student
+    # student (dim 16, K 50): tied embedding/head 3105*16 = 49,680 + head bias 3,105 + 50 position
+    # weights + MLP 2*(16*16+16) = 544 + re-buy 50 slot weights + 3,105 item propensities -> 56,534
+    assert student == 56_534
+    assert teacher > 4 * student
+    # the recipe's teacher (pooled, dim 256): 3105*256 + 3105 + 50 + 2*(256*256+256) + 50 + 3105
+    # = 794,880 + 3,105 + 50 + 131,584 + 3,155 = 932,774 -> the student is 1/16.5 of it
+    wide = sum(p.numel() for p in build_rec_teacher(N, dim=256, transition=False).parameters())
+    assert wide == 932_774 and student * 10 <= wide
 
 
 def test_history_order_matters_for_teacher():
@@ -64,15 +91,21 @@ def test_topk_excludes_pad_and_unknown():
     np.testing.assert_array_equal(ids.numpy(), torch.topk(student(_ids())[:, 2:], 10).indices.numpy() + 2)
 
 
-def test_student_runs_in_mobile_runtimes(tmp_path):
-    """ONNX Runtime and ExecuTorch (XNNPACK) reproduce the eager scores; CoreML converts."""
+@pytest.mark.parametrize("form", ["scatter", "equality"])
+def test_student_runs_in_mobile_runtimes(tmp_path, form):
+    """The re-buy path in both forms through all three exporters: ONNX Runtime and ExecuTorch
+    (XNNPACK) reproduce the eager scores, repeats included; CoreML converts."""
     ort = pytest.importorskip("onnxruntime")
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
     from executorch.runtime import Runtime
 
-    student = build_rec_student(N).eval()
-    x = _ids()[:1]
+    student = build_rec_student(N, rebuy=form).eval()
+    with torch.no_grad():
+        student.rebuy.weight.copy_(torch.linspace(0.5, 3.0, K))
+        student.rebuy.item.weight.normal_()
+    x = _ids()[:1].clone()
+    x[0, -3:] = x[0, -4]  # one item bought four times: the re-buy path must count it
     want = student(x).detach().numpy()
     onnx_path = tmp_path / "s.onnx"
     torch.onnx.export(student, (x,), str(onnx_path), input_names=["items"], output_names=["scores"], dynamo=True)
