@@ -23,6 +23,8 @@ BUILTIN_MODELS: dict[str, str] = {
     "mlp": "mobilekd.models.vision:build_mlp",
     "sasrec": "mobilekd.models.recsys:build_sasrec_teacher",
     "rec_student": "mobilekd.models.recsys:build_rec_student",
+    "kws_resnet": "mobilekd.models.audio:build_kws_resnet",
+    "ds_cnn": "mobilekd.models.audio:build_ds_cnn",
 }
 
 
