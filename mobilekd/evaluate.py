@@ -35,7 +35,8 @@ def metrics(outputs: np.ndarray, split: Split, info: DatasetInfo) -> dict[str, f
     if info.task == "classification":
         from mobilekd.metrics.classification import classification_metrics
 
-        return classification_metrics(outputs, split.targets)
+        return classification_metrics(outputs, split.targets, labels=info.labels,
+                                      reject=tuple(info.postprocessing.get("reject_labels", ())))
     from mobilekd.metrics.ranking import ranking_metrics
 
     return ranking_metrics(outputs, split.targets)
