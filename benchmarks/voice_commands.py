@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from typing import Any
 
 import torch
 import yaml
+from distill import mean_std, stage_result  # benchmarks/distill.py (this folder is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "benchmarks" / "results" / "voice_commands.json"
@@ -54,15 +54,6 @@ def run_once(doc: dict[str, Any], run_dir: Path, data_dir: str) -> dict[str, Any
 
     run_pipeline(PipelineConfig.model_validate(doc), run_dir=run_dir, data_dir=data_dir)
     return json.loads((run_dir / "summary.json").read_text())
-
-
-def stage_result(run_dir: Path, stage: str) -> dict[str, Any]:
-    return json.loads((run_dir / stage / "stage.json").read_text())
-
-
-def mean_std(values: list[float]) -> dict[str, Any]:
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "runs": values}
 
 
 def _pct(ms: dict[str, Any]) -> str:

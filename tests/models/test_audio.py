@@ -98,3 +98,17 @@ def test_teacher_and_student_sizes():
     assert teacher.front.dft.shape == (258, 1, 256) and not any(p is teacher.front.dft for p in teacher.parameters())
     x = torch.zeros(2, 16000)
     assert teacher.eval()(x).shape == student.eval()(x).shape == (2, 12)
+
+
+def test_waveform_time_shift_augment():
+    from mobilekd.distill.trainer import augment
+
+    x = torch.arange(1, 16001, dtype=torch.float32).repeat(2, 1)
+    y = augment(x, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape
+    # A shift by d samples with zero fill: the non-zero samples are a contiguous run of x.
+    nz = y[0][y[0] != 0]
+    d = int(nz[0].item()) - 1 if y[0, 0] != 0 else -int((y[0] == 0).sum())
+    assert abs(d) <= 1600 and len(nz) == 16000 - abs(d)
+    assert torch.equal(nz, torch.arange(nz[0].item(), nz[0].item() + len(nz)))
+    assert torch.equal(augment(x.long(), torch.Generator()), x.long())  # item ids are never shifted
