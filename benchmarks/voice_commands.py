@@ -101,6 +101,7 @@ def write_doc_section(text: str) -> None:
 
 def train_teacher(base: dict[str, Any], work: Path, data_dir: str) -> Path:
     doc = copy.deepcopy({**base, "seed": 0, "distill": None, "quantize": None, **{k: None for k in AFTER_QUANTIZE}})
+    doc["data"]["options"].pop("limit_train_speakers", None)  # the teacher hears every training voice
     run_once(doc, work / "teacher", data_dir)
     return work / "teacher"
 
@@ -111,6 +112,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--student-epochs", type=int, default=6)
+    ap.add_argument("--student-speakers", type=int, default=120, help="training voices the students see")
     ap.add_argument("--teacher-run", type=Path, default=None,
                     help="a finished run of the recipe whose teacher (seed 0) the students load")
     ap.add_argument("--work", type=Path, default=None, help="run directories (default: a temporary folder)")
@@ -121,6 +123,8 @@ def main() -> int:
     t_start = time.perf_counter()
     base = yaml.safe_load(RECIPE.read_text())
     base["distill"]["epochs"] = args.student_epochs
+    # Students learn from a subset of the voices the teacher (the server model) was trained on.
+    base["data"]["options"]["limit_train_speakers"] = args.student_speakers
     base["quantize"] = {**base["quantize"], "onnx": None, "coreml": None}
     work = args.work or Path(tempfile.mkdtemp(prefix="mobilekd-bench-voice-"))
     teacher_run = args.teacher_run or train_teacher(base, work, args.data_dir)
@@ -170,8 +174,10 @@ def main() -> int:
     opts = base["data"]["options"]
     setup = (f"Setup: espeak-ng synthetic voice commands, {opts['train_speakers']} training / {opts['val_speakers']} "
              f"validation / {opts['test_speakers']} test voices (15 clips each; no voice variant shared between "
-             f"splits), 12 classes. Teacher: the recipe's (seed 0, {base['teacher']['epochs']} epochs), loaded by "
-             f"every student as teacher.checkpoint. Students: {args.student_epochs} epochs (the recipe has "
+             f"splits), 12 classes. Teacher (the server model): the recipe's, on all {opts['train_speakers']} "
+             f"training voices (seed 0, {base['teacher']['epochs']} epochs), loaded by every student as "
+             f"teacher.checkpoint. Students: the first {args.student_speakers} training voices "
+             f"({15 * args.student_speakers} clips), {args.student_epochs} epochs (the recipe has "
              f"{yaml.safe_load(RECIPE.read_text())['distill']['epochs']}), best validation epoch kept, seeds "
              f"{args.seeds}; test = held-out voices. Latency: the chosen variant's files, seed "
              f"{args.seeds[0]}, 1 thread of a shared 2-core CPU (load from other jobs inflates it). "

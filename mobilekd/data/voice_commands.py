@@ -133,9 +133,14 @@ def materialize(data_dir: Path | None, opts: SynthOptions, workers: int = 2) -> 
 
 def load(data_dir: Path | None = None, *, seed: int, data_seed: int = 0, train_speakers: int = 240,
          val_speakers: int = 48, test_speakers: int = 64, unknown_per_speaker: int = 3,
-         silence_per_speaker: int = 2, workers: int = 2) -> Dataset:
+         silence_per_speaker: int = 2, workers: int = 2, limit_train_speakers: int | None = None) -> Dataset:
     """The synthesized voice-commands data set. `data_seed` (not the pipeline's `seed`) fixes the
-    clips, so runs with different seeds train and score on the same speakers."""
+    clips, so runs with different seeds train and score on the same speakers.
+    limit_train_speakers: train on the clips of only the first N training speakers (validation and
+    test unchanged), e.g. students on a subset of the data the teacher was trained on."""
+    if limit_train_speakers is not None and not 1 <= limit_train_speakers <= train_speakers:
+        raise ConfigError(f"voice_commands option limit_train_speakers: expected 1..{train_speakers} "
+                          f"(train_speakers), got {limit_train_speakers}")
     try:
         opts = SynthOptions(seed=data_seed, train_speakers=train_speakers, val_speakers=val_speakers,
                             test_speakers=test_speakers, unknown_per_speaker=unknown_per_speaker,
@@ -146,7 +151,10 @@ def load(data_dir: Path | None = None, *, seed: int, data_seed: int = 0, train_s
     splits = {}
     for split in SPLITS:
         with np.load(folder / f"{split}.npz") as z:
-            splits[split] = to_split(z["audio"], z["labels"])
+            keep = slice(None)
+            if split == "train" and limit_train_speakers is not None:
+                keep = np.isin(z["speakers"], manifest["speakers"]["train"][:limit_train_speakers])
+            splits[split] = to_split(z["audio"][keep], z["labels"][keep])
     info = info_for(
         "voice_commands", license=LICENSE_SYNTH, citation=CITATION_SYNTH,
         notes=(f"synthetic speech (espeak-ng {manifest.get('espeak_ng', '?')}): a stand-in for recordings",

@@ -9,7 +9,7 @@ import pytest
 from mobilekd.data import voice_synth
 from mobilekd.data.voice_commands import FOLDER, load
 from mobilekd.data.voice_synth import ACCENTS, LABELS, SynthOptions, split_speakers
-from mobilekd.errors import DataError
+from mobilekd.errors import ConfigError, DataError
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                   reason="espeak-ng not installed (.ci/run installs the Debian package)")
@@ -85,6 +85,12 @@ def test_generator_is_deterministic_and_reused(tmp_path):
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     load(tmp_path / "a", seed=0, **TINY)
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    # A training subset of the same files: the first of the 3 training voices (12 clips), same test.
+    sub = load(tmp_path / "a", seed=0, limit_train_speakers=1, **TINY)
+    assert len(sub.train) == 12 and len(sub.test) == len(a.test)
+    np.testing.assert_array_equal(sub.train.inputs["waveform"], a.train.inputs["waveform"][:12])
+    with pytest.raises(ConfigError, match="limit_train_speakers"):
+        load(tmp_path / "a", seed=0, limit_train_speakers=4, **TINY)
     # A damaged file is refused, naming the file.
     with open(folder / "val.npz", "r+b") as fh:
         fh.seek(200)
