@@ -116,6 +116,9 @@ def main() -> int:
     ap.add_argument("--teacher-run", type=Path, default=None,
                     help="a finished run of the recipe whose teacher (seed 0) the students load")
     ap.add_argument("--work", type=Path, default=None, help="run directories (default: a temporary folder)")
+    ap.add_argument("--no-full", action="store_true",
+                    help="train the variants only (e.g. one process per seed into one --work); a later run "
+                         "with every seed and the same --work reuses them and does the full run")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from mobilekd.store import write_json
@@ -156,6 +159,8 @@ def main() -> int:
     for name in variant_docs(base):
         variants[name] = {"params": params[name], **{m: mean_std(runs[name][m]) for m in METRICS},
                           "val_accuracy": mean_std(runs[name]["val_accuracy"])}
+    if args.no_full:
+        return 0
     best = max(KD, key=lambda k: variants[k]["val_accuracy"]["mean"])
     variants[f"{best}_int8"] = {"params": params[best], **{m: mean_std(runs[best][f"int8_{m}"]) for m in METRICS}}
     # One full run of the chosen variant (seed 0): files, parity on held-out clips, latency.

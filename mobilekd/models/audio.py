@@ -60,7 +60,10 @@ class LogMel(nn.Module):
 
     frames = 1 + (samples - n_fft) // hop (no centre padding). Each clip is first divided by
     max(peak, peak_floor), so the features do not depend on the microphone's gain and int8 sees a
-    full-scale input. log(mel power + log_floor).
+    full-scale input. Features: log(max(mel power, log_floor)). An int8 model quantizes the STFT
+    conv's output to 8 bits (~42 dB of power range below the loudest bin of the batch), so a model
+    meant for int8 takes a floor near that range (the student's log_floor 1.0, ~36 dB below a
+    full-scale tone's ~4,000) and trains on features int8 can reproduce.
     """
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 256, hop: int = 160, n_mels: int = 40,
@@ -74,8 +77,11 @@ class LogMel(nn.Module):
         angle = 2.0 * math.pi * k * n / n_fft
         basis = torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window])  # (2*bins, n_fft)
         self.register_buffer("dft", basis[:, None, :].float())
-        fb = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax or sample_rate / 2.0)
-        self.register_buffer("mel", torch.from_numpy(fb))
+        fb = torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax or sample_rate / 2.0))
+        self.register_buffer("mel", fb)
+        # [mel; mel] applied to (re^2, im^2) stacked sums re^2 + im^2 inside one matmul: no `add`
+        # (XNNPACKQuantizer would quantize its output, the power spectrum, to 8 bits).
+        self.register_buffer("mel_stacked", torch.cat([fb, fb]), persistent=False)
         self.register_buffer("dct", torch.from_numpy(dct_matrix(n_mels, mfcc)) if mfcc else None)
         self.bins, self.hop, self.normalize = bins, hop, normalize
         self.peak_floor, self.log_floor = peak_floor, log_floor
@@ -84,9 +90,9 @@ class LogMel(nn.Module):
         x = waveform.unsqueeze(1)
         if self.normalize:
             x = x / torch.clamp(torch.amax(torch.abs(x), dim=-1, keepdim=True), min=self.peak_floor)
-        spec = F.conv1d(x, self.dft, stride=self.hop)  # (N, 2*bins, frames)
-        power = torch.pow(spec[:, : self.bins], 2) + torch.pow(spec[:, self.bins :], 2)
-        feats = torch.log(torch.matmul(power.transpose(1, 2), self.mel) + self.log_floor)  # (N, frames, mels)
+        spec = F.conv1d(x, self.dft, stride=self.hop)  # (N, 2*bins, frames): re rows, then im rows
+        mel = torch.matmul(torch.pow(spec, 2).transpose(1, 2), self.mel_stacked)  # (N, frames, mels)
+        feats = torch.log(torch.clamp(mel, min=self.log_floor))
         if self.dct is not None:
             feats = torch.matmul(feats, self.dct)
         return feats.transpose(1, 2).unsqueeze(1)
@@ -159,8 +165,8 @@ class KWSNet(nn.Module):
         return self.classifier(self.dropout(self.embedding(self.pool(self.features(x)))))
 
 
-def _front(sample_rate: int, n_fft: int, hop: int, n_mels: int, mfcc: int | None) -> LogMel:
-    return LogMel(sample_rate=sample_rate, n_fft=n_fft, hop=hop, n_mels=n_mels, mfcc=mfcc)
+def _front(sample_rate: int, n_fft: int, hop: int, n_mels: int, mfcc: int | None, log_floor: float) -> LogMel:
+    return LogMel(sample_rate=sample_rate, n_fft=n_fft, hop=hop, n_mels=n_mels, mfcc=mfcc, log_floor=log_floor)
 
 
 def _spec_augment(spec_augment: dict[str, int] | None) -> SpecAugment | None:
@@ -169,20 +175,21 @@ def _spec_augment(spec_augment: dict[str, int] | None) -> SpecAugment | None:
 
 def build_kws_resnet(num_outputs: int, channels: Sequence[int] = (48, 96, 192), stem: int = 32,
                      dropout: float = 0.2, spec_augment: dict[str, int] | None = None, sample_rate: int = 16000,
-                     n_fft: int = 256, hop: int = 160, n_mels: int = 40, mfcc: int | None = None) -> KWSNet:
+                     n_fft: int = 256, hop: int = 160, n_mels: int = 40, mfcc: int | None = None,
+                     log_floor: float = 1e-6) -> KWSNet:
     """Teacher: a stride-2 3x3 stem, then one stride-2 ResBlock per entry of `channels`. Default ~0.7 M parameters, ~28 M MACs per 1 s clip (40 x 99 log-mel)."""
     layers: list[nn.Module] = [nn.Sequential(*_conv_bn(1, stem, 3, 2, 1), nn.ReLU())]
     c_in = stem
     for c in channels:
         layers.append(ResBlock(c_in, c, 2))
         c_in = c
-    return KWSNet(_front(sample_rate, n_fft, hop, n_mels, mfcc), nn.Sequential(*layers), c_in, num_outputs,
+    return KWSNet(_front(sample_rate, n_fft, hop, n_mels, mfcc, log_floor), nn.Sequential(*layers), c_in, num_outputs,
                   dropout, _spec_augment(spec_augment))
 
 
 def build_ds_cnn(num_outputs: int, width: int = 64, blocks: int = 4, dropout: float = 0.1,
                  spec_augment: dict[str, int] | None = None, sample_rate: int = 16000, n_fft: int = 256,
-                 hop: int = 160, n_mels: int = 40, mfcc: int | None = None) -> KWSNet:
+                 hop: int = 160, n_mels: int = 40, mfcc: int | None = None, log_floor: float = 1.0) -> KWSNet:
     """Student: DS-CNN (Zhang et al. 2017, Hello Edge): a (4 x 10) conv over (mel, time) with stride
     4, then `blocks` depthwise 3x3 + pointwise 1x1 conv-BN-ReLU blocks, average pool, linear.
     Hello Edge strides its 49 x 10 MFCC input by 2; the 40 x 99 log-mel here is 8x larger, so the
@@ -192,5 +199,5 @@ def build_ds_cnn(num_outputs: int, width: int = 64, blocks: int = 4, dropout: fl
     for _ in range(blocks):
         layers.append(nn.Sequential(*_conv_bn(width, width, 3, 1, 1, groups=width), nn.ReLU(),
                                     *_conv_bn(width, width, 1, 1, 0), nn.ReLU()))
-    return KWSNet(_front(sample_rate, n_fft, hop, n_mels, mfcc), nn.Sequential(*layers), width, num_outputs,
+    return KWSNet(_front(sample_rate, n_fft, hop, n_mels, mfcc, log_floor), nn.Sequential(*layers), width, num_outputs,
                   dropout, _spec_augment(spec_augment))

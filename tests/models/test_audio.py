@@ -21,7 +21,7 @@ def reference_logmel(wave: torch.Tensor, n_fft: int = 256, hop: int = 160, n_mel
     spec = torch.stft(x, n_fft=n_fft, hop_length=hop, window=torch.hann_window(n_fft, dtype=torch.float64),
                       center=False, return_complex=True)  # (N, bins, frames)
     fb = torch.from_numpy(mel_filterbank(16000, n_fft, n_mels, 20.0, 8000.0)).double()
-    logmel = torch.log(torch.einsum("nft,fm->nmt", spec.abs() ** 2, fb) + 1e-6)
+    logmel = torch.log(torch.clamp(torch.einsum("nft,fm->nmt", spec.abs() ** 2, fb), min=1e-6))
     if mfcc:
         logmel = torch.from_numpy(scipy.fft.dct(logmel.numpy(), type=2, norm="ortho", axis=1)[:, :mfcc])
     return logmel[:, None]
