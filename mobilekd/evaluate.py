@@ -35,7 +35,8 @@ def metrics(outputs: np.ndarray, split: Split, info: DatasetInfo) -> dict[str, f
     if info.task == "classification":
         from mobilekd.metrics.classification import classification_metrics
 
-        return classification_metrics(outputs, split.targets)
+        return classification_metrics(outputs, split.targets, labels=info.labels,
+                                      reject=tuple(info.postprocessing.get("reject_labels", ())))
     from mobilekd.metrics.ranking import ranking_metrics
 
     # The split's own history input gives the new-item / repeat-item split (Li et al. 2023).

@@ -14,6 +14,8 @@ DATASETS: dict[str, str] = {
     "digits": "mobilekd.data.digits:load",
     "fashion_mnist": "mobilekd.data.fashion_mnist:load",
     "online_retail": "mobilekd.data.online_retail:load",
+    "voice_commands": "mobilekd.data.voice_commands:load",
+    "speech_commands": "mobilekd.data.speech_commands:load",
 }
 
 _FIXED = {"data_dir", "seed"}

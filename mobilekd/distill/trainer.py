@@ -83,8 +83,12 @@ def make_optimizer(model: nn.Module, s: TrainSettings, lr: float | None = None) 
     return cls(params, lr=lr, weight_decay=s.weight_decay)
 
 
-def augment(x: torch.Tensor, gen: torch.Generator, shift: int = 2) -> torch.Tensor:
-    """Random translation by up to `shift` pixels (zero fill) of an image batch (N, C, H, W)."""
+def augment(x: torch.Tensor, gen: torch.Generator, shift: int = 2, wave_shift: int = 1600) -> torch.Tensor:
+    """Random translation by up to `shift` pixels (zero fill) of an image batch (N, C, H, W), or by
+    up to `wave_shift` samples (100 ms at 16 kHz, zero fill) of a waveform batch (N, samples)."""
+    if x.ndim == 2 and x.is_floating_point():
+        d = int(torch.randint(0, 2 * wave_shift + 1, (1,), generator=gen))
+        return nn.functional.pad(x, (wave_shift, wave_shift))[:, d : d + x.shape[1]]
     if x.ndim != 4 or not x.is_floating_point():
         return x
     h, w = x.shape[-2:]

@@ -25,6 +25,8 @@ BUILTIN_MODELS: dict[str, str] = {
     "sasrec": "mobilekd.models.recsys:build_sasrec_teacher",
     "rec_student": "mobilekd.models.recsys:build_rec_student",
     "rec_teacher": "mobilekd.models.recsys:build_rec_teacher",
+    "kws_resnet": "mobilekd.models.audio:build_kws_resnet",
+    "ds_cnn": "mobilekd.models.audio:build_ds_cnn",
 }
 
 
