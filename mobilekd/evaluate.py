@@ -11,7 +11,7 @@ from torch import nn
 
 from mobilekd.data import DatasetInfo, Split
 
-HEADLINE = {"classification": "accuracy", "ranking": "ndcg@10"}
+HEADLINE = {"classification": "accuracy", "ranking": "ndcg@10", "retrieval": "recall@10"}
 
 
 def batches(split: Split, info: DatasetInfo, batch_size: int) -> list[tuple[torch.Tensor, ...]]:
@@ -36,6 +36,10 @@ def metrics(outputs: np.ndarray, split: Split, info: DatasetInfo) -> dict[str, f
         from mobilekd.metrics.classification import classification_metrics
 
         return classification_metrics(outputs, split.targets)
+    if info.task == "retrieval":
+        from mobilekd.metrics.retrieval import retrieval_metrics
+
+        return retrieval_metrics(outputs, split.targets, split.reference.get("teacher"))
     from mobilekd.metrics.ranking import ranking_metrics
 
     return ranking_metrics(outputs, split.targets)

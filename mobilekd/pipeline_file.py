@@ -78,7 +78,8 @@ def validate(doc: dict[str, Any], source: str = "pipeline") -> PipelineConfig:
     from mobilekd.models import check_model_name
 
     check_options(cfg.data)
-    check_model_name("teacher.model", cfg.teacher.model)
+    if cfg.teacher.model is not None:
+        check_model_name("teacher.model", cfg.teacher.model)
     if cfg.distill is not None:
         check_model_name("distill.student", cfg.distill.student)
     return cfg

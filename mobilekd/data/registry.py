@@ -14,6 +14,7 @@ DATASETS: dict[str, str] = {
     "digits": "mobilekd.data.digits:load",
     "fashion_mnist": "mobilekd.data.fashion_mnist:load",
     "online_retail": "mobilekd.data.online_retail:load",
+    "online_retail_catalogue": "mobilekd.data.catalogue:load",
 }
 
 _FIXED = {"data_dir", "seed"}

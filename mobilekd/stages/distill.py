@@ -90,6 +90,10 @@ def recovery_objective(ctx: RunContext) -> tuple[Objective, TrainSettings]:
 def run(cfg: DistillConfig, ctx: RunContext) -> DistillResult:
     ddp.setup()
     ds = ctx.dataset()
+    if ds.info.task == "retrieval":  # sentence-embedding distillation (mobilekd/stages/distill_text.py)
+        from mobilekd.stages.distill_text import run_text
+
+        return run_text(cfg, ctx)
     teacher = ctx.teacher()
     seed_everything(ctx.config.seed)  # the student's and adapters' initial weights come from the seed
     student = build_model(cfg.student, cfg.args, ds.info, key="distill.student")
