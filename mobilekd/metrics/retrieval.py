@@ -44,33 +44,25 @@ def index_of(outputs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.n
     return index, ~cat
 
 
-def top_items(queries: np.ndarray, index: np.ndarray, k: int) -> np.ndarray:
-    """Top-k item indices (N, k) of each query, best first (stable: ties go to the lower index)."""
-    tops = []
-    for i in range(0, len(queries), CHUNK):
-        s = queries[i : i + CHUNK] @ index.T
-        order = np.argsort(-s, axis=1, kind="stable")[:, :k]
-        tops.append(order)
-    return np.concatenate(tops) if tops else np.zeros((0, k), dtype=np.int64)
+def top_items(scores: np.ndarray, k: int) -> np.ndarray:
+    """Top-k item indices (N, k) of each row of a score matrix, best first (ties: lower index)."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    cand = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -cand), axis=1)  # by score, then by index
+    return np.take_along_axis(part, order, axis=1)
 
 
-def ranks(queries: np.ndarray, index: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """1-based rank of each query's own item; a tie counts against it only from lower indices."""
-    out = np.empty(len(queries), dtype=np.int64)
-    for i in range(0, len(queries), CHUNK):
-        s = queries[i : i + CHUNK] @ index.T
-        own = s[np.arange(len(s)), items[i : i + CHUNK]][:, None]
-        col = np.arange(index.shape[0])[None, :]
-        better = (s > own) | ((s == own) & (col < items[i : i + CHUNK, None]))
-        out[i : i + CHUNK] = better.sum(axis=1) + 1
-    return out
+def ranks(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """1-based rank of each row's own item; a tie counts against it only from lower indices."""
+    own = scores[np.arange(len(scores)), items][:, None]
+    col = np.arange(scores.shape[1])[None, :]
+    return ((scores > own) | ((scores == own) & (col < items[:, None]))).sum(axis=1) + 1
 
 
-def retrieval_metrics(outputs: np.ndarray, targets: np.ndarray, reference: np.ndarray | None = None) -> dict[str, float]:
-    index, is_query = index_of(outputs, targets)
-    q = _unit(outputs[is_query])
-    t = targets[is_query]
-    r = ranks(q, index, t[:, ITEM])
+def rank_metrics(r: np.ndarray, query_targets: np.ndarray) -> dict[str, float]:
+    """Recall@1/10 and MRR@10 from the ranks, overall and per query group (module docstring)."""
+    t = query_targets
     result: dict[str, float] = {}
     groups = {"": np.ones(len(t), dtype=bool), "_seen": t[:, SEEN] == 1, "_unseen": t[:, SEEN] == 0,
               "_typo": (t[:, FLAGS] & TYPO) > 0, "_reorder": (t[:, FLAGS] & REORDER) > 0}
@@ -81,12 +73,24 @@ def retrieval_metrics(outputs: np.ndarray, targets: np.ndarray, reference: np.nd
         result[f"recall@1{suffix}"] = float((rg <= 1).mean())
         result[f"recall@10{suffix}"] = float((rg <= 10).mean())
         result[f"mrr@10{suffix}"] = float(np.where(rg <= 10, 1.0 / rg, 0.0).mean())
+    return result
+
+
+def retrieval_metrics(outputs: np.ndarray, targets: np.ndarray, reference: np.ndarray | None = None) -> dict[str, float]:
+    index, is_query = index_of(outputs, targets)
+    q = _unit(outputs[is_query])
+    t = targets[is_query]
+    r = np.concatenate([ranks(q[i : i + CHUNK] @ index.T, t[i : i + CHUNK, ITEM]) for i in range(0, len(q), CHUNK)])
+    result = rank_metrics(r, t)
     if reference is not None and len(reference) == len(outputs):
         t_index, _ = index_of(reference, targets)
         tq = _unit(reference[is_query])
-        mine = top_items(q, index, 10)
-        theirs = top_items(tq, t_index, 10)
-        result["overlap@10"] = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(mine, theirs)]))
+        overlap = []
+        for i in range(0, len(q), CHUNK):
+            mine = top_items(q[i : i + CHUNK] @ index.T, 10)
+            theirs = top_items(tq[i : i + CHUNK] @ t_index.T, 10)
+            overlap += [len(set(a) & set(b)) / 10 for a, b in zip(mine, theirs)]
+        result["overlap@10"] = float(np.mean(overlap))
         a, b = _unit(outputs), _unit(reference)
         if a.shape == b.shape:
             result["cosine_to_teacher"] = float((a * b).sum(axis=1).mean())

@@ -94,6 +94,7 @@ def load_hf(folder: Path, pooling: Pooling, vocab: Sequence[str] | None, key: st
         raise ModelError(f"{key}: needs the Hugging Face 'transformers' package: {EXTRA}") from None
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # only mobilekd speaks on the terminal
     try:
         model = transformers.AutoModel.from_pretrained(str(folder), use_safetensors=True, local_files_only=True)
     except (OSError, ValueError, KeyError) as e:
