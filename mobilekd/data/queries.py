@@ -91,12 +91,15 @@ def make_query(description: str, rng: np.random.Generator, opts: QueryOptions = 
     return " ".join(q), flags
 
 
-def make_queries(descriptions: list[str], per_item: int, seed: int,
-                 opts: QueryOptions = QueryOptions()) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """`per_item` queries for each description: (texts, item index (N,), flags (N,)), item-major."""
-    rng = np.random.default_rng(seed)
+def make_queries(descriptions: list[str], per_item: int, seed: int, opts: QueryOptions = QueryOptions(),
+                 item_ids: list[int] | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """`per_item` queries for each description: (texts, position (N,), flags (N,)), item-major.
+
+    Item i's queries come from its own generator, seeded with (seed, item_ids[i]), so they do not
+    depend on which other items are in the list (a seen item gets the same queries in every split)."""
     texts, items, flags = [], [], []
     for i, d in enumerate(descriptions):
+        rng = np.random.default_rng([seed, item_ids[i] if item_ids is not None else i])
         for _ in range(per_item):
             q, f = make_query(d, rng, opts)
             texts.append(q)

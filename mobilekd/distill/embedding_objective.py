@@ -54,7 +54,9 @@ class EmbeddingObjective(nn.Module):
     def forward(self, model: nn.Module, xs: tuple[torch.Tensor, ...], y: torch.Tensor,
                 idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.cfg
-        s = model(*xs)
+        ids, mask = xs
+        width = max(int(mask.sum(dim=1).max()), 1)  # batches hold short texts: drop the all-padding tail
+        s = model(ids[:, :width], mask[:, :width])
         loss = s.sum() * 0.0
         terms: dict[str, float] = {}
         if self.teacher is not None and (c.cosine or c.mse or c.rkd_distance or c.rkd_angle or c.similarity_kl):
@@ -77,7 +79,9 @@ class EmbeddingObjective(nn.Module):
             if int(is_query.sum()) >= 2:
                 items = rows[is_query, ITEM]
                 prod = torch.tensor([self.item_row[int(i)] for i in items])
-                p = model(self.ids[prod].to(s.device), self.mask[prod].to(s.device))
+                pm = self.mask[prod]
+                w = max(int(pm.sum(dim=1).max()), 1)
+                p = model(self.ids[prod][:, :w].to(s.device), pm[:, :w].to(s.device))
                 r, rt = self.contrastive(s[is_query.to(s.device)], p, items.to(s.device))
                 loss = loss + c.contrastive * r
                 terms["contrastive"] = rt["infonce"]
