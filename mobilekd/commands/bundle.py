@@ -1,4 +1,4 @@
-"""mobilekd bundle verify | inspect: check or describe the folder (or zip) an app developer got.
+"""mobilekd bundle verify | inspect | query: check, describe or search the folder (or zip) an app developer got.
 
 Exit codes of `verify`: 0 intact; 1 something differs (each failed check is named); 2 the input
 cannot be read (not a folder or zip, a bad or unsafe zip, no manifest.json)."""
