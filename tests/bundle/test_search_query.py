@@ -69,11 +69,30 @@ def test_summary_has_retrieval_metrics_for_every_model_and_file(search_run):
 
 
 def test_bundle_verify_covers_the_search_files(search_run):
+    from mobilekd.bundle.verify import verify_bundle
+
     result = runner.invoke(app, ["bundle", "verify", str(search_run / "bundle" / "bundle")])
     assert result.exit_code == 0, result.output
+    checks = {c.name: c.status for c in verify_bundle(search_run / "bundle" / "bundle.zip").checks}
     for name in ("search tokenizer", "search index", "search encoder models/student_int8.onnx",
-                 "sha256 index.int8", "sha256 vocab.txt", "sha256 golden_text.json"):
-        assert name in result.output
+                 "search encoder models/student_int8.pte", "sha256 index.int8", "sha256 vocab.txt",
+                 "sha256 golden_text.json", "sha256 tokenizer.json"):
+        assert checks[name] == "passed", (name, checks)
+
+
+def test_bundle_verify_fails_when_the_index_is_damaged(search_run, tmp_path):
+    import shutil
+
+    from mobilekd.bundle.verify import verify_bundle
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(search_run / "bundle" / "bundle", copy)
+    data = bytearray((copy / "index.int8").read_bytes())
+    data[0] = (data[0] + 1) % 256
+    (copy / "index.int8").write_bytes(bytes(data))
+    checks = {c.name: c.status for c in verify_bundle(copy).checks}
+    assert checks["sha256 index.int8"] == "failed"
+    assert checks["search golden texts"] == "failed"  # a damaged index is not searched
 
 
 def test_query_finds_a_product_by_its_own_description(search_run):
