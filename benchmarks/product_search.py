@@ -58,7 +58,7 @@ def variant_distill(base: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "pooled_feat_rel": {**d, "student": "text_pooled", "args": {"dim": 80, "hidden": 256, "out_dim": 384},
                             "embedding": emb},
         "feature": {**d, "embedding": {**off, "cosine": emb["cosine"]}},
-        "feature_relation": {**d, "embedding": emb},
+        "feature_relation": {**d, "embedding": {**emb, "contrastive": 0.0}},
         "feature_relation_contrastive": {**d, "embedding": {**emb, "contrastive": 0.5}},
     }
 

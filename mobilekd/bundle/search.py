@@ -4,7 +4,7 @@
     tokenizer.json      the normalisation and tokenisation rules (mobilekd.data.wordpiece), max_len
     index.int8          the catalogue index: M x D int8, row-major, row i = item i
     index_scales.f32    M float32 (little-endian): item i's embedding ~= index[i] * scale[i]
-    index.json          rows, dim, dtype, file names, and items [{stock_code, description}]
+    index.json          rows, dim, dtype, file names, stock_codes [M] and descriptions [M] (row i = item i)
     golden_text.json    texts -> tokens -> input_ids/attention_mask -> the student's embedding -> top items
 
 The index is the PyTorch student's embeddings of every catalogue description, quantized per row
@@ -58,10 +58,11 @@ def write_index(root: Path, embeddings: np.ndarray, items: Sequence[dict[str, An
     q, scale = quantize_rows(embeddings)
     (root / INDEX_DATA).write_bytes(q.tobytes(order="C"))
     (root / INDEX_SCALES).write_bytes(scale.astype("<f4").tobytes())
-    write_json(root / INDEX, {"rows": int(q.shape[0]), "dim": int(q.shape[1]), "dtype": "int8", "layout": "row-major",
+    write_text(root / INDEX, json.dumps({"rows": int(q.shape[0]), "dim": int(q.shape[1]), "dtype": "int8", "layout": "row-major",
                               "data": INDEX_DATA, "scales": INDEX_SCALES, "scale": "per row, float32 little-endian",
                               "score": "dot(query_embedding, index[i]) * scales[i]",
-                              "items": [{"stock_code": it["stock_code"], "description": it["description"]} for it in items]})
+                              "stock_codes": [it["stock_code"] for it in items],
+                              "descriptions": [it["description"] for it in items]}, separators=(",", ":")) + "\n")
     return [INDEX, INDEX_DATA, INDEX_SCALES]
 
 
@@ -79,7 +80,7 @@ class SearchIndex:
         rows, dim = int(doc["rows"]), int(doc["dim"])
         self.data = np.frombuffer((root / doc["data"]).read_bytes(), dtype=np.int8).reshape(rows, dim)
         self.scales = np.frombuffer((root / doc["scales"]).read_bytes(), dtype="<f4").reshape(rows)
-        self.items: list[dict[str, str]] = doc["items"]
+        self.items = [{"stock_code": c, "description": d} for c, d in zip(doc["stock_codes"], doc["descriptions"])]
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         scores = (self.data.astype(np.float32) @ np.asarray(query, dtype=np.float32).reshape(-1)) * self.scales

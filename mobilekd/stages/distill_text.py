@@ -7,17 +7,18 @@ from __future__ import annotations
 import torch
 
 from mobilekd.config import DistillConfig, EmbeddingKDConfig
-from mobilekd.context import ModelRef, RunContext
+from mobilekd.context import RunContext
+from mobilekd.distill.cache import split_digest
 from mobilekd.distill import ddp
 from mobilekd.distill.embedding_objective import EmbeddingObjective
 from mobilekd.distill.trainer import fit, seed_everything
 from mobilekd.evaluate import evaluate
 from mobilekd.models import build_model, count_params
-from mobilekd.store import atomic_path
+from mobilekd.store import sha256_file
 
 
 def run_text(cfg: DistillConfig, ctx: RunContext):
-    from mobilekd.stages.distill import DistillResult, resume_path
+    from mobilekd.stages.distill import DistillResult, resume_path, save_student
 
     ddp.setup()
     ds = ctx.dataset()
@@ -29,16 +30,10 @@ def run_text(cfg: DistillConfig, ctx: RunContext):
     with torch.no_grad():
         student_dim = int(student.eval()(*example).shape[-1])
     objective = EmbeddingObjective(emb_cfg, ds.train, ds.train.reference.get("teacher"), student_dim)
-    resume = resume_path(ctx, "distill", cfg, teacher_result.model.path, str(len(ds.train)))
+    resume = resume_path(ctx, "distill", cfg, sha256_file(ctx.path(teacher_result.model.path)), split_digest(ds.train))
     fitted = fit(student, ds.train, ds.val, ds.info, cfg, objective=objective, seed=ctx.config.seed,
                  reporter=ctx.reporter, desc="distill epochs", aux=objective, resume=resume)
-    path = ctx.stage_dir("distill") / "student.pt"
-    if ddp.is_main():
-        with atomic_path(path) as tmp:
-            torch.save(student.state_dict(), tmp)
-        resume.unlink(missing_ok=True)
-    ref = ModelRef(kind="state_dict", path=ctx.rel(path), name=cfg.student, args=cfg.args)
-    ctx.remember(ref, student.eval())
+    ref = save_student(ctx, cfg, student, resume)
     losses = [name for name, w in (("feature_cosine", emb_cfg.cosine), ("feature_mse", emb_cfg.mse),
                                    ("rkd_distance", emb_cfg.rkd_distance), ("rkd_angle", emb_cfg.rkd_angle),
                                    ("similarity_kl", emb_cfg.similarity_kl), ("contrastive", emb_cfg.contrastive)) if w]

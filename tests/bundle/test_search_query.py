@@ -96,8 +96,8 @@ def test_bundle_verify_fails_when_the_index_is_damaged(search_run, tmp_path):
 
 
 def test_query_finds_a_product_by_its_own_description(search_run):
-    items = json.loads((search_run / "bundle" / "bundle" / "index.json").read_text())["items"]
-    target = items[7]
+    index = json.loads((search_run / "bundle" / "bundle" / "index.json").read_text())
+    target = {"stock_code": index["stock_codes"][7], "description": index["descriptions"][7]}
     for fmt in ("onnx", "executorch"):
         result = runner.invoke(app, ["bundle", "query", str(search_run / "bundle" / "bundle.zip"), target["description"],
                                      "--k", "3", "--format", fmt, "--json"])
