@@ -18,7 +18,8 @@ unseen-item queries, on typo and reordered queries, overlap with the teacher's t
 
 One run directory for all seeds, so each text is embedded by the teacher once (the text
 teacher-output cache), and each variant re-runs only the stages after the teacher.
-Writes benchmarks/results/product_search.json and the `product_search` section of docs/benchmarks.md.
+Writes benchmarks/results/product_search.json, the `product_search` section of docs/benchmarks.md
+and the table in docs/recipes/product-search.md.
 Sized for 2 shared cores: 3 distill epochs, 2 training queries per item (the recipe: 8 and 4), the
 pooled student on the first seed only, torch.set_num_threads(1).
 Run: python benchmarks/product_search.py [--data-dir ../shared/datasets] [--seeds 0 1 2] [--epochs 3]
@@ -44,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "benchmarks" / "results" / "product_search.json"
 DOC = REPO / "docs" / "benchmarks.md"
 RECIPE = REPO / "pipelines" / "product_search.yaml"
+RECIPE_DOC = REPO / "docs" / "recipes" / "product-search.md"
 AFTER_DISTILL = ("quantize", "export", "verify", "bench", "gate", "bundle")
 GROUPS = ("seen", "unseen", "typo", "reorder")
 DISTILLED = ("pooled_feat_rel", "feature", "feature_relation", "feature_relation_contrastive")
@@ -138,6 +140,10 @@ def write_doc_section(text: str) -> None:
     new = (old[: old.index(begin)] + section + old[old.index(end) + len(end):]) if begin in old and end in old \
         else old.rstrip("\n") + "\n\n" + section + "\n"
     write_text(DOC, new)
+    b2, e2 = "<!-- begin product_search table -->", "<!-- end product_search table -->"
+    recipe = RECIPE_DOC.read_text()
+    if b2 in recipe and e2 in recipe:
+        write_text(RECIPE_DOC, recipe[: recipe.index(b2)] + f"{b2}\n{text}{e2}" + recipe[recipe.index(e2) + len(e2):])
 
 
 def main() -> int:
