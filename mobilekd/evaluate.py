@@ -11,7 +11,7 @@ from torch import nn
 
 from mobilekd.data import DatasetInfo, Split
 
-HEADLINE = {"classification": "accuracy", "ranking": "ndcg@10"}
+HEADLINE = {"classification": "accuracy", "ranking": "ndcg@10", "retrieval": "recall@10"}
 
 
 def batches(split: Split, info: DatasetInfo, batch_size: int) -> list[tuple[torch.Tensor, ...]]:
@@ -37,6 +37,10 @@ def metrics(outputs: np.ndarray, split: Split, info: DatasetInfo) -> dict[str, f
 
         return classification_metrics(outputs, split.targets, labels=info.labels,
                                       reject=tuple(info.postprocessing.get("reject_labels", ())))
+    if info.task == "retrieval":
+        from mobilekd.metrics.retrieval import retrieval_metrics
+
+        return retrieval_metrics(outputs, split.targets, split.reference.get("teacher"))
     from mobilekd.metrics.ranking import ranking_metrics
 
     # The split's own history input gives the new-item / repeat-item split (Li et al. 2023).

@@ -204,7 +204,8 @@ def validate(doc: dict[str, Any], source: str = "pipeline") -> PipelineConfig:
     from mobilekd.validate import check_config
 
     check_options(cfg.data)
-    check_model_name("teacher.model", cfg.teacher.model)
+    if cfg.teacher.model is not None:
+        check_model_name("teacher.model", cfg.teacher.model)
     if cfg.distill is not None:
         check_model_name("distill.student", cfg.distill.student)
     try:

@@ -104,4 +104,4 @@ def dumps(doc: dict[str, Any]) -> str:
 
 
 def agreement_kind(task: str) -> Literal["top1", "topk"]:
-    return "topk" if task == "ranking" else "top1"
+    return "topk" if task == "ranking" else "top1"  # retrieval: only the cosine is checked

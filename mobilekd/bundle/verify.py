@@ -96,7 +96,12 @@ def check_root(root: Path, manifest: Any) -> list[BundleCheck]:
     digest_checks = [_digest(root, e) for e in [*manifest["files"], *manifest["assets"]]]
     checks += digest_checks + [_unlisted(root, manifest)]
     intact = {c.name.removeprefix("sha256 ") for c in digest_checks if c.status == "passed"}
-    return checks + _golden(root, manifest, intact)
+    checks += _golden(root, manifest, intact)
+    if manifest.get("task") == "retrieval":  # search bundles: tokenizer, index and golden texts
+        from mobilekd.bundle.search_verify import search_checks
+
+        checks += search_checks(root, manifest, intact)
+    return checks
 
 
 def _inside(root: Path, rel: str) -> Path | None:

@@ -1,4 +1,4 @@
-"""mobilekd bundle verify | inspect: check or describe the folder (or zip) an app developer got.
+"""mobilekd bundle verify | inspect | query: check, describe or search the folder (or zip) an app developer got.
 
 Exit codes of `verify`: 0 intact; 1 something differs (each failed check is named); 2 the input
 cannot be read (not a folder or zip, a bad or unsafe zip, no manifest.json)."""
@@ -6,6 +6,7 @@ cannot be read (not a folder or zip, a bad or unsafe zip, no manifest.json)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -55,3 +56,31 @@ def inspect_command(
     from mobilekd.bundle.inspect import print_manifest, read_bundle_manifest
 
     print_manifest(read_bundle_manifest(bundle, max_bytes=max_bytes), out)
+
+
+@app.command("query")
+@user_errors
+def query_command(
+    bundle: Path = typer.Argument(..., help="search bundle folder or .zip (pipelines/product_search.yaml)"),
+    text: str = typer.Argument(..., help='what the shopper typed, e.g. "red lunch bag"'),
+    k: int = typer.Option(10, "--k", min=1, max=1000, help="how many products to list"),
+    fmt: Optional[str] = typer.Option(None, "--format", help="onnx or executorch (default: executorch, else onnx)"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+    max_bytes: int = typer.Option(2 * 1024**3, "--max-bytes", min=1, help=_MAX_BYTES_HELP),
+) -> None:
+    """Search the bundle's catalogue as the app would: its tokenizer, its model file on its runtime, its index."""
+    from mobilekd.bundle.query import query_bundle
+    from mobilekd.errors import ConfigError
+
+    if fmt is not None and fmt not in ("onnx", "executorch"):
+        raise ConfigError(f"--format: expected onnx or executorch, got {fmt!r}")
+    result = query_bundle(bundle, text, k=k, fmt=fmt, max_bytes=max_bytes)
+    if as_json:
+        out.print_json(result.model_dump_json())
+        return
+    table = Table(title=f'"{text}"  ({result.format} {result.variant}: {result.file})')
+    for col in ("rank", "stock code", "description", "score"):
+        table.add_column(col)
+    for h in result.hits:
+        table.add_row(str(h.rank), h.stock_code, h.description, f"{h.score:.4f}")
+    out.print(table)

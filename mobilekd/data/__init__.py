@@ -11,7 +11,7 @@ import numpy as np
 
 from mobilekd.specs import StrictModel, TensorSpec
 
-Task = Literal["classification", "ranking"]
+Task = Literal["classification", "ranking", "retrieval"]
 
 
 class DatasetInfo(StrictModel):
@@ -39,12 +39,16 @@ class Split:
 
     inputs: dict[str, np.ndarray]
     targets: np.ndarray
+    # Row-aligned outputs of a reference model, for metrics that compare with it (retrieval: the
+    # teacher's embeddings under "teacher", set from the teacher stage's result).
+    reference: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.targets.shape[0])
 
     def take(self, index: np.ndarray | slice) -> "Split":
-        return Split({k: v[index] for k, v in self.inputs.items()}, self.targets[index])
+        return Split({k: v[index] for k, v in self.inputs.items()}, self.targets[index],
+                     {k: v[index] for k, v in self.reference.items()})
 
 
 @dataclass

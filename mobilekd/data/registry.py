@@ -16,6 +16,7 @@ DATASETS: dict[str, str] = {
     "online_retail": "mobilekd.data.online_retail:load",
     "voice_commands": "mobilekd.data.voice_commands:load",
     "speech_commands": "mobilekd.data.speech_commands:load",
+    "online_retail_catalogue": "mobilekd.data.catalogue:load",
 }
 
 _FIXED = {"data_dir", "seed"}

@@ -14,7 +14,7 @@ from mobilekd.specs import StrictModel, TensorSpec
 
 Format = Literal["onnx", "executorch", "coreml"]
 FORMATS: tuple[str, ...] = ("onnx", "executorch", "coreml")
-Task = Literal["classification", "ranking"]
+Task = Literal["classification", "ranking", "retrieval"]
 
 # File suffix per format; an .mlpackage is a folder.
 SUFFIX: dict[str, str] = {"onnx": ".onnx", "executorch": ".pte", "coreml": ".mlpackage"}

@@ -27,6 +27,8 @@ BUILTIN_MODELS: dict[str, str] = {
     "rec_teacher": "mobilekd.models.recsys:build_rec_teacher",
     "kws_resnet": "mobilekd.models.audio:build_kws_resnet",
     "ds_cnn": "mobilekd.models.audio:build_ds_cnn",
+    "text_transformer": "mobilekd.models.text:build_text_transformer",
+    "text_pooled": "mobilekd.models.text:build_pooled_embedding",
 }
 
 
@@ -51,7 +53,8 @@ def build_model(name: str, args: dict[str, Any], info: DatasetInfo, *, key: str)
     shape = info.inputs[0].shape
     derived = {"in_channels": shape[1] if len(shape) == 4 else None,
                "image_size": shape[-1] if len(shape) == 4 else None,
-               "max_len": shape[1] if len(shape) == 2 else None}
+               "max_len": shape[1] if len(shape) == 2 else None,
+               "vocab_size": int(info.inputs[0].high) if info.task == "retrieval" and info.inputs[0].high else None}
     for pname, value in derived.items():
         if pname in params and pname not in kwargs and value is not None:
             kwargs[pname] = value

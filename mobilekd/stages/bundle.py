@@ -21,8 +21,8 @@ from mobilekd.errors import StageError
 from mobilekd.export.types import ExportedModel
 from mobilekd.store import atomic_path, sha256_file, sha256_json, size_bytes, write_json, write_text
 
-OUTPUT_KIND = {"classification": "logits", "ranking": "scores"}
-ACTIVATION = {"classification": "softmax", "ranking": "none"}
+OUTPUT_KIND = {"classification": "logits", "ranking": "scores", "retrieval": "embedding"}
+ACTIVATION = {"classification": "softmax", "ranking": "none", "retrieval": "none"}
 
 
 class BundleResult(BaseModel):
@@ -55,6 +55,10 @@ def run(cfg: BundleConfig, ctx: RunContext) -> BundleResult:
         assets, vocabulary = _vocabulary(ctx, tmp)
         n = _golden(cfg, ctx, chosen, tmp)
         assets.append(_asset(tmp, GOLDEN, "golden"))
+        if ctx.dataset().info.task == "retrieval":  # search: tokenizer, index, golden texts
+            from mobilekd.stages.bundle_text import write_search_assets
+
+            assets += write_search_assets(ctx, tmp, _asset)
         manifest = _manifest(cfg, ctx, files, assets, vocabulary, n)
         write_text(tmp / MODEL_CARD, render(manifest))
         manifest["assets"].append(_asset(tmp, MODEL_CARD, "model_card"))

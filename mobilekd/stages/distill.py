@@ -87,9 +87,25 @@ def recovery_objective(ctx: RunContext) -> tuple[Objective, TrainSettings]:
     return objective, distill or ctx.config.teacher
 
 
+def save_student(ctx: RunContext, cfg: DistillConfig, student: torch.nn.Module, resume: Path) -> ModelRef:
+    """distill/student.pt (rank 0), the resume checkpoint dropped, the model kept for later stages."""
+    path = ctx.stage_dir("distill") / "student.pt"
+    if ddp.is_main():
+        with atomic_path(path) as tmp:
+            torch.save(student.state_dict(), tmp)
+        resume.unlink(missing_ok=True)
+    ref = ModelRef(kind="state_dict", path=ctx.rel(path), name=cfg.student, args=cfg.args)
+    ctx.remember(ref, student.eval())
+    return ref
+
+
 def run(cfg: DistillConfig, ctx: RunContext) -> DistillResult:
     ddp.setup()
     ds = ctx.dataset()
+    if ds.info.task == "retrieval":  # sentence-embedding distillation (mobilekd/stages/distill_text.py)
+        from mobilekd.stages.distill_text import run_text
+
+        return run_text(cfg, ctx)
     teacher = ctx.teacher()
     seed_everything(ctx.config.seed)  # the student's and adapters' initial weights come from the seed
     student = build_model(cfg.student, cfg.args, ds.info, key="distill.student")
@@ -125,13 +141,7 @@ def run(cfg: DistillConfig, ctx: RunContext) -> DistillResult:
         if online is not None:
             online.close()
             teacher.to("cpu")
-    path = ctx.stage_dir("distill") / "student.pt"
-    if ddp.is_main():
-        with atomic_path(path) as tmp:
-            torch.save(student.state_dict(), tmp)
-        resume.unlink(missing_ok=True)
-    ref = ModelRef(kind="state_dict", path=ctx.rel(path), name=cfg.student, args=cfg.args)
-    ctx.remember(ref, student.eval())
+    ref = save_student(ctx, cfg, student, resume)
     losses = ["kd"] + [f"hint:{h.student}->{h.teacher}" for h in cfg.hints] + (["rkd"] if cfg.relation else [])
     losses += ["ranking"] if cfg.ranking is not None else []  # ranking distillation
     return DistillResult(model=ref, params=count_params(student), teacher_params=count_params(teacher),

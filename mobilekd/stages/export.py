@@ -11,7 +11,7 @@ from mobilekd.config import ExportConfig
 from mobilekd.context import RunContext
 from mobilekd.export.types import ExportedModel
 
-OUTPUT_NAMES = {"classification": ["logits"], "ranking": ["scores"]}
+OUTPUT_NAMES = {"classification": ["logits"], "ranking": ["scores"], "retrieval": ["sentence_embedding"]}
 
 
 class ExportResult(BaseModel):

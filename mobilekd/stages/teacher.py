@@ -33,7 +33,8 @@ class TeacherResult(BaseModel):
     val_metrics: dict[str, float]
     history: list[dict[str, Any]] = []
     best_epoch: int | None = None
-    source: str  # "trained" | "checkpoint" | "program" | "pretrained"
+    source: str  # "trained" | "checkpoint" | "program" | "pretrained" | "huggingface"
+    embeddings: dict[str, str] = {}  # retrieval: split -> the teacher's embeddings of its rows (.npy)
 
 
 def cross_entropy(model: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch.Tensor,
@@ -69,6 +70,10 @@ def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
     history: list[dict[str, Any]] = []
     best = None
     out_dir = ctx.stage_dir("teacher")
+    if cfg.hf is not None:
+        from mobilekd.stages.teacher_hf import run_hf
+
+        return run_hf(cfg, cfg.hf, ctx)
     if cfg.checkpoint is not None and Path(cfg.checkpoint).suffix == ".pt2":
         model = load_program(Path(cfg.checkpoint), ds)
         path = out_dir / "teacher.pt2"

@@ -15,6 +15,7 @@ class VerifyResult(BaseModel):
     samples: int
     reference: str
     parity: dict[str, Parity]  # keyed "format/variant"
+    metrics: dict[str, dict[str, float]] = {}  # retrieval: each executed file's metrics on the test split
 
 
 def artifact_key(a: ExportedModel) -> str:
@@ -49,6 +50,7 @@ def run(cfg: VerifyConfig, ctx: RunContext) -> VerifyResult:
     student = ctx.student()
     reference = predict(student, part, ds.info)
     parity: dict[str, Parity] = {}
+    file_scores: dict[str, dict[str, float]] = {}
     with ctx.reporter.task("verify", total=len(exported)) as advance:
         for a in exported:
             prec = precision(a, ctx)
@@ -56,5 +58,12 @@ def run(cfg: VerifyConfig, ctx: RunContext) -> VerifyResult:
             absolute = a.model_copy(update={"path": str(ctx.path(a.path))})
             parity[artifact_key(a)] = verify_file(absolute, reference, feeds, task=ds.info.task, tolerance=tol,
                                                   k=cfg.k, inputs_kind="real", model=student)
+            if ds.info.task == "retrieval":
+                from mobilekd.stages.verify_text import file_metrics
+
+                scores = file_metrics(absolute, ds)
+                if scores is not None:
+                    file_scores[artifact_key(a)] = scores
             advance(1, info=f"{artifact_key(a)}: {parity[artifact_key(a)].status}")
-    return VerifyResult(samples=len(feeds), reference=f"PyTorch student ({stage} stage), fp32 eager", parity=parity)
+    return VerifyResult(samples=len(feeds), reference=f"PyTorch student ({stage} stage), fp32 eager", parity=parity,
+                        metrics=file_scores)
