@@ -87,5 +87,5 @@ def test_without_cache_the_teacher_runs_every_batch_with_the_same_result(run_dir
 
 def test_unknown_hint_layer_names_close_matches(run_dir: Path):
     cfg = config(hints=[{"teacher": "feature.4", "student": "features.4"}])
-    with pytest.raises(ConfigError, match=r"distill.hints.teacher: no module named 'feature.4'.*did you mean 'features.4'"):
+    with pytest.raises(ConfigError, match=r"distill.hints.0.teacher: no module named 'feature.4'.*did you mean 'features.4'"):
         run_pipeline(cfg, run_dir=run_dir, from_stage="distill")
