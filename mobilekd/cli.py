@@ -99,8 +99,7 @@ def pipeline_validate(file: Optional[Path] = PipelineArg, overrides: list[str] =
     from mobilekd.pipeline_file import load_pipeline
 
     cfg = load_pipeline(file, overrides)
-    on = [k for k in ("data", "teacher", "distill", "prune", "quantize", "export", "verify", "bench", "gate", "bundle")
-          if getattr(cfg, k) is not None]
+    on = [k for k in STAGE_NAMES if getattr(cfg, k) is not None]
     typer.echo(f"{file or 'quickstart'}: valid pipeline {cfg.name!r}; stages on: {', '.join(on)}")
 
 
