@@ -108,8 +108,8 @@ def pipeline_list() -> None:
 @pipeline_app.command("validate")
 @user_errors
 def pipeline_validate(file: Optional[Path] = PipelineArg, overrides: list[str] = SetOpt,
-                      data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Datasets folder (or $MOBILEKD_DATA_DIR)."),
-                      no_models: bool = typer.Option(False, "--no-models", help="Skip loading the data and building the models.")) -> None:
+                      data_dir: Optional[Path] = typer.Option(None, "--data-dir", metavar="DIR", help="Datasets folder (or $MOBILEKD_DATA_DIR)."),
+                      no_models: bool = typer.Option(False, "--no-models", metavar="", help="Skip loading the data and building the models.")) -> None:
     """Check a pipeline file as the run would, before any training: config, import paths, budgets,
     and (unless --no-models) the models built once on a real batch; run nothing else."""
     from mobilekd.pipeline_file import load_pipeline
@@ -121,8 +121,7 @@ def pipeline_validate(file: Optional[Path] = PipelineArg, overrides: list[str] =
         from mobilekd.validate import check_models
 
         check_models(cfg, load_dataset(cfg.data, resolve_data_dir(data_dir), cfg.seed))
-    on = [k for k in ("data", "teacher", "distill", "prune", "quantize", "export", "verify", "bench", "gate", "bundle")
-          if getattr(cfg, k) is not None]
+    on = [k for k in STAGE_NAMES if getattr(cfg, k) is not None]
     typer.echo(f"{file or 'quickstart'}: valid pipeline {cfg.name!r}; stages on: {', '.join(on)}")
 
 

@@ -142,7 +142,7 @@ def bench_files(
     files: list[Path] = typer.Argument(..., help="Model files: .onnx, .pte (ExecuTorch), .pt2 (torch.export)."),
     threads: list[str] = typer.Option(["1"], "--threads", metavar="N[,N...]", help="Thread counts: 1,2,4 or repeated."),
     inputs: Optional[Path] = typer.Option(None, "--inputs", metavar="NPZ", help=".npz of real inputs (first row of each array is fed); default random from the file's input spec."),
-    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Write every measurement here as JSON (library output goes to FILE.log)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Write every measurement here as JSON (the runtimes' output goes to FILE.log, else to the temp folder)."),
     native: bool = typer.Option(True, "--native/--no-native", metavar="", help="Also time .pte files with the C++ runner."),
     verbose: bool = typer.Option(False, "--verbose", "-v", metavar="", help="Show the runtimes' own output live (always kept in the log)."),
     warmup: int = typer.Option(10, "--warmup", min=0),

@@ -26,9 +26,11 @@ def split_list(values: list[str] | str | None) -> list[str]:
 
 def log_beside(output: Path | None, command: str) -> Path:
     """Where a command's captured library output goes: beside its output (a folder: inside it;
-    a file: FILE.log), else ./mobilekd-<command>.log."""
+    a file: FILE.log); with no output, the system temp folder (never litter the working folder)."""
     if output is None:
-        return Path(f"mobilekd-{command}.log")
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / f"mobilekd-{command}.log"
     output = Path(output)
     if output.suffix == "":
         return output / f"{command}.log"

@@ -5,6 +5,7 @@ commas alike."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -63,3 +64,6 @@ def test_lists_take_repeats_and_commas_alike():
 def test_a_commands_log_goes_beside_its_output(tmp_path):
     assert log_beside(tmp_path / "out", "export") == tmp_path / "out" / "export.log"
     assert log_beside(tmp_path / "bench.json", "bench") == tmp_path / "bench.log"
+    import tempfile
+
+    assert log_beside(None, "bench") == Path(tempfile.gettempdir()) / "mobilekd-bench.log"

@@ -20,7 +20,7 @@ FAST = ["--set", "teacher.epochs=2", "--set", "distill.epochs=3", "--set", "veri
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("qs") / "run"
-    result = runner.invoke(app, ["pipeline", "run", str(builtin_path()), "--out", str(run_dir), "--quiet",
+    result = runner.invoke(app, ["pipeline", "run", str(builtin_path()), "--out", str(run_dir),
                                  "--set", "gate.budgets=[]", *FAST])
     return run_dir, result
 
@@ -57,7 +57,7 @@ def test_gate_failure_exits_1(quickstart, write_yaml):
     """Same run, a budget below what was measured: every stage but gate and bundle is cached."""
     run_dir, _ = quickstart
     budget = "gate.budgets=[{metric: bytes, format: executorch, variant: int8, max: 10}]"
-    result = runner.invoke(app, ["pipeline", "run", str(builtin_path()), "--out", str(run_dir), "--quiet",
+    result = runner.invoke(app, ["pipeline", "run", str(builtin_path()), "--out", str(run_dir),
                                  "--set", budget, *FAST])
     assert result.exit_code == 1, result.output
     s = json.loads((run_dir / "summary.json").read_text())
