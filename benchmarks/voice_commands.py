@@ -82,6 +82,8 @@ def table(result: dict[str, Any]) -> str:
         f"int8 (PT2E XNNPACK) loses {t['int8_drop_points']:+.2f} points (target <= 0.5: "
         f"{'met' if t['int8_met'] else 'MISSED'}).",
     ]
+    if not result["files"]:
+        files = ["Files, parity and latency: not measured in this run (--no-files)."]
     return "\n".join(rows) + "\n\n" + "\n".join(files) + "\n\n" + "\n".join(lines) + f"\n\n{result['setup']}\n"
 
 
@@ -116,6 +118,8 @@ def main() -> int:
     ap.add_argument("--teacher-run", type=Path, default=None,
                     help="a finished run of the recipe whose teacher (seed 0) the students load")
     ap.add_argument("--work", type=Path, default=None, help="run directories (default: a temporary folder)")
+    ap.add_argument("--variants", nargs="+", default=None, help="a subset of the student variants")
+    ap.add_argument("--no-files", action="store_true", help="skip the full run (files, parity, latency)")
     ap.add_argument("--no-full", action="store_true",
                     help="train the variants only (e.g. one process per seed into one --work); a later run "
                          "with every seed and the same --work reuses them and does the full run")
@@ -139,6 +143,8 @@ def main() -> int:
     params: dict[str, int] = {"teacher": t["result"]["params"]}
     for seed in args.seeds:
         for name, distill in variant_docs(base).items():
+            if args.variants and name not in args.variants:
+                continue
             doc = copy.deepcopy({**base, "seed": seed, "teacher": teacher_doc, "distill": distill,
                                  **{k: None for k in AFTER_QUANTIZE}})
             run_dir = work / f"seed{seed}-{name}"  # one folder per variant: a re-run of the script is all cached
@@ -156,20 +162,23 @@ def main() -> int:
     variants: dict[str, Any] = {"teacher": {"params": params["teacher"], "seeds": [0],
                                             **{m: mean_std([t["result"]["metrics"][m]]) for m in METRICS},
                                             "val_accuracy": mean_std([t["result"]["val_metrics"]["accuracy"]])}}
-    for name in variant_docs(base):
+    for name in runs:
         variants[name] = {"params": params[name], **{m: mean_std(runs[name][m]) for m in METRICS},
                           "val_accuracy": mean_std(runs[name]["val_accuracy"])}
     if args.no_full:
         return 0
-    best = max(KD, key=lambda k: variants[k]["val_accuracy"]["mean"])
+    best = max((k for k in KD if k in variants), key=lambda k: variants[k]["val_accuracy"]["mean"])
     variants[f"{best}_int8"] = {"params": params[best], **{m: mean_std(runs[best][f"int8_{m}"]) for m in METRICS}}
     # One full run of the chosen variant (seed 0): files, parity on held-out clips, latency.
-    full = copy.deepcopy({**base, "seed": args.seeds[0], "teacher": teacher_doc,
-                          "distill": variant_docs(base)[best]})
-    full["quantize"] = yaml.safe_load(RECIPE.read_text())["quantize"]
-    summary = run_once(full, work / f"seed{args.seeds[0]}-{best}", args.data_dir)
-    files = [{"path": a["path"], "bytes": a["bytes"], "latency_ms": a.get("latency_ms"),
-              "parity": a["parity"]["status"]} for a in summary["artifacts"]]
+    files: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
+    if not args.no_files:
+        full = copy.deepcopy({**base, "seed": args.seeds[0], "teacher": teacher_doc,
+                              "distill": variant_docs(base)[best]})
+        full["quantize"] = yaml.safe_load(RECIPE.read_text())["quantize"]
+        summary = run_once(full, work / f"seed{args.seeds[0]}-{best}", args.data_dir)
+        files = [{"path": a["path"], "bytes": a["bytes"], "latency_ms": a.get("latency_ms"),
+                  "parity": a["parity"]["status"]} for a in summary["artifacts"]]
     acc = {k: variants[k]["accuracy"] for k in variants}
     gain = 100 * (acc[best]["mean"] - acc["student_alone"]["mean"])
     gain_std = 100 * max(acc[best]["std"], acc["student_alone"]["std"])

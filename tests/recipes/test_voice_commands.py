@@ -36,6 +36,7 @@ def trained(tmp_path_factory):
     return model.eval(), ds
 
 
+@pytest.mark.timeout(1800)  # five exports and two int8 routes: ~2 min on an idle 2-core machine, >10 under load
 def test_each_exported_file_on_real_clips(trained, tmp_path):
     model, ds = trained
     spec = ds.info.inputs
