@@ -151,7 +151,8 @@ def main() -> None:
     if args.phase == "baselines" or args.phase == "seeds":
         return
     seeds = [read_json(args.work / f"seed{s}" / "record.json") for s in args.seeds]
-    val = {name: float(np.mean([r["kd"][name]["val_metrics"]["ndcg@10"] for r in seeds])) for name in args.variants}
+    every = [read_json(f) for f in sorted(args.work.glob("seed*/record.json"))]  # one choice for all seeds
+    val = {name: float(np.mean([r["kd"][name]["val_metrics"]["ndcg@10"] for r in every])) for name in args.variants}
     chosen = max(val, key=val.get)
     finals = [final_summary(s, chosen, args.work, args.data_dir) for s in args.seeds]
     if args.phase == "final":
