@@ -114,6 +114,66 @@ def _check_module_names(model: nn.Module, names: Sequence[str], key: str) -> Non
                           f"model.named_modules(), e.g. {sample}")
 
 
+def _restore_integer_constants(model: torch.fx.GraphModule) -> None:
+    """Give back their integer dtype to the scalar constants of integer add/mul nodes.
+
+    Workaround: XNNPACKQuantizer.transform_for_annotation (executorch 1.5) turns every scalar of
+    add/mul into a float32 tensor, so an int64 `arange(n) + 0` (position ids, attention-mask indices
+    in transformers) becomes float and the model fails with "tensors used as indices must be long".
+    """
+    import torch
+
+    for node in model.graph.nodes:
+        val = node.meta.get("val")
+        if node.op != "call_function" or not isinstance(val, torch.Tensor) or val.dtype.is_floating_point:
+            continue
+        for arg in node.args:
+            if isinstance(arg, torch.fx.Node) and arg.op == "get_attr" and arg.target.startswith("_tensor_constant_"):
+                const = getattr(model, arg.target)
+                if const.dtype.is_floating_point:
+                    fixed = const.to(val.dtype)
+                    model.register_buffer(arg.target, fixed)
+                    arg.meta["val"] = arg.meta["val"].to(val.dtype)
+    model.recompile()
+
+
+def _strip_integer_annotations(model: torch.fx.GraphModule) -> None:
+    """Integer tensors (token ids, item ids, indices) are never quantized: drop any qspec on them."""
+    import torch
+
+    def is_int(node) -> bool:
+        val = node.meta.get("val") if isinstance(node, torch.fx.Node) else None
+        return isinstance(val, torch.Tensor) and not val.dtype.is_floating_point
+
+    for node in model.graph.nodes:
+        ann = node.meta.get("quantization_annotation")
+        if ann is None:
+            continue
+        for inp in [i for i in ann.input_qspec_map if is_int(i)]:
+            del ann.input_qspec_map[inp]
+        if ann.output_qspec is not None and is_int(node):
+            ann.output_qspec = None
+
+
+def _integer_safe_quantizer_class():
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+
+    class IntegerSafeXNNPACKQuantizer(XNNPACKQuantizer):
+        """XNNPACKQuantizer that leaves integer inputs and integer arithmetic alone."""
+
+        def transform_for_annotation(self, model):
+            model = super().transform_for_annotation(model)
+            _restore_integer_constants(model)
+            return model
+
+        def annotate(self, model):
+            model = super().annotate(model)
+            _strip_integer_annotations(model)
+            return model
+
+    return IntegerSafeXNNPACKQuantizer
+
+
 def xnnpack_quantizer(
     *,
     per_channel: bool = True,
@@ -127,14 +187,11 @@ def xnnpack_quantizer(
     keep_float uses the quantizer's filter function: XNNPACKQuantizer.set_module_name(name, None)
     asserts in executorch 1.5 ("quantization_config == None is not supported yet").
     """
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        XNNPACKQuantizer,
-        get_symmetric_quantization_config,
-    )
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
     from torchao.quantization.pt2e.quantizer.utils import get_module_name_filter
 
     config = get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=dynamic, is_qat=qat)
-    quantizer = XNNPACKQuantizer()
+    quantizer = _integer_safe_quantizer_class()()
     if only is not None:
         quantizer.set_module_name(only, config)
     else:

@@ -114,3 +114,34 @@ def test_pt2e_batch_one_only_model_exports_static(digits):
     x = digits["x_train"]
     gm = quantize_pt2e(BatchOne(), (x[:1],), [(x[i:i + 1],) for i in range(4)])
     assert gm(x[:1]).shape == (1, 10)
+
+
+class _TokenClassifier(torch.nn.Module):
+    """Token ids + `arange(n) + 1` position ids, as transformers builds them: two int64 tensors
+    that index embeddings, feeding a Linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tok = torch.nn.Embedding(20, 8)
+        self.pos = torch.nn.Embedding(9, 8)
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        pos = torch.arange(ids.shape[1]) + 1  # int64 + python scalar: must stay int64
+        return self.head((self.tok(ids) + self.pos(pos)).mean(1))
+
+
+@pytest.mark.parametrize("scheme", ["static", "dynamic"])
+def test_pt2e_integer_inputs_are_never_annotated(scheme):
+    torch.manual_seed(0)
+    model = _TokenClassifier().eval()
+    ids = torch.randint(0, 20, (4, 6))
+    gm = quantize_pt2e(model, (ids,), [(ids,)], scheme=scheme)
+    for node in gm.graph.nodes:
+        if node.op == "call_function" and "quantize_per_tensor" in str(node.target):
+            val = node.args[0].meta.get("val") if isinstance(node.args[0], torch.fx.Node) else None
+            assert val is None or val.dtype.is_floating_point, f"{node.name} quantizes an integer tensor"
+    with torch.no_grad():
+        want, got = model(ids), gm(ids)  # before the fix: IndexError (position ids had become float)
+    assert got.shape == (4, 3)
+    assert torch.allclose(got, want, atol=0.05)
