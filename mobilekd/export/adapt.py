@@ -103,3 +103,17 @@ class _Renamed(FlatModel):
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         result = self.model(**dict(zip(self.input_names, args))) if self.by_keyword else self.model(*args)
         return (result,)
+
+
+def dynamic_shapes_for(model: nn.Module, shapes: Any) -> Any:
+    """torch.export matches dynamic_shapes to forward()'s parameters: a `forward(*args)` (FlatModel)
+    takes the per-input tuple as its one parameter."""
+    if shapes is None or not isinstance(shapes, tuple):
+        return shapes
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return shapes
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return (shapes,)
+    return shapes
