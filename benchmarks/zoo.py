@@ -340,6 +340,7 @@ def speedup(models: list[dict], name: str = "mobilenet_v2_224") -> float | None:
 
 
 def markdown(result: dict) -> str:
+    missing = [n for n in ZOO if n not in {m["name"] for m in result["models"]}]
     lines = ["## Model zoo: `mobilekd export` on architectures users bring", "",
              f"`{result['command']}` — {len(result['models'])} architectures, random weights, "
              "random inputs; parity by error and cosine bounds (fp32: max abs err <= 1e-4, cosine >= 0.99999; "
@@ -368,6 +369,8 @@ def markdown(result: dict) -> str:
     if failures:
         lines += ["", "Failures (reason as reported):", ""]
         lines += [f"- {n} {c['format']}/{c['variant']}: {c['reason'][:240]}" for n, c in failures]
+    if missing:
+        lines += ["", f"Not measured in this run (time ran out): {', '.join(missing)}."]
     s = result["mobilenet_v2_et_int8_speedup"]
     lines += ["", f"ExecuTorch int8 vs fp32 on mobilenet_v2_224 (1 thread, p50): "
               f"{'n/a' if s is None else f'{s}x'} (target 2x).", ""]
@@ -389,17 +392,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated model names (default: all)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs per latency measurement")
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "zoo")
+    parser.add_argument("--resume", action="store_true", help="keep zoo.json's other models; run only --only ones")
+    parser.add_argument("--doc-only", action="store_true", help="re-render docs/benchmarks.md from zoo.json")
     args = parser.parse_args(argv)
+    if args.doc_only:
+        from mobilekd.store import read_json
+        result = read_json(RESULTS)
+        write_doc(result)
+        print(markdown(result))
+        return 0
     sys.path.insert(0, str(Path(__file__).parent))  # the factories are reached as zoo:build_<name>
     from mobilekd.store import write_json
 
     names = [n for n in args.only.split(",") if n] or list(ZOO)
     result: dict[str, Any] = {"command": "python benchmarks/zoo.py" + (f" --only {args.only}" if args.only else ""),
                               "torch": torch.__version__, "models": []}
+    if args.resume and RESULTS.is_file():  # keep the models measured before, re-measure the named ones
+        from mobilekd.store import read_json
+        result["models"] = [m for m in read_json(RESULTS)["models"] if m["name"] not in names]
+        result["command"] = "python benchmarks/zoo.py (resumed: " + ", ".join(names) + ")"
     for name in names:
         print(f"[zoo] {name} ...", flush=True)
         model = run_one(name, ZOO[name], args.work, args.runs)
         result["models"].append(model)
+        result["models"].sort(key=lambda m: list(ZOO).index(m["name"]))
         print(f"[zoo] {name}: {[(c['format'], c['variant'], c['status'], c['p50_ms']) for c in model['cells']]} "
               f"({model['seconds']} s)", flush=True)
         result["pass_rates"] = pass_rates(result["models"])

@@ -120,12 +120,14 @@ def export_command(source: str, inputs: list[str], formats: list[Format], out: P
 
 
 def fitting_scheme(model: nn.Module) -> str:
-    """'static' for conv nets (activations calibrated: XNNPACK's int8 conv kernels need both sides
-    int8), 'dynamic' for Linear/recurrent/transformer models, whose activation ranges vary per input."""
-    conv = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd))
-    dense = sum(p.numel() for m in model.modules() if isinstance(m, (nn.Linear, nn.RNNBase, nn.MultiheadAttention))
-                for p in m.parameters(recurse=False))
-    return "static" if conv >= dense else "dynamic"
+    """'static' for conv nets (activations calibrated: XNNPACK's and ORT's fast int8 conv kernels
+    need int8 on both sides; a large classifier head does not make a conv net Linear-heavy), 'dynamic'
+    for Linear/recurrent/transformer models, whose activation ranges vary per input."""
+    modules = list(model.modules())
+    conv = any(isinstance(m, nn.modules.conv._ConvNd) for m in modules)
+    sequence = any(isinstance(m, (nn.RNNBase, nn.MultiheadAttention)) or "Attention" in type(m).__name__
+                   for m in modules)
+    return "static" if conv and not sequence else "dynamic"
 
 
 def _attempt(fmt: str, variant: str, path: Path, specs: Sequence[TensorSpec], build: Callable[[], ExportedModel],

@@ -20,12 +20,17 @@ def build():
 '''
 
 
+def user_module(tmp_path, monkeypatch, name: str, source: str):
+    """Write `source` as module `name` on sys.path; yields its `name:build` factory path."""
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield f"{name}:build"
+    sys.modules.pop(name, None)
+
+
 @pytest.fixture
 def user_pkg(tmp_path, monkeypatch):
-    (tmp_path / "user_nets_cli.py").write_text(NETS)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield "user_nets_cli:build"
-    sys.modules.pop("user_nets_cli", None)
+    yield from user_module(tmp_path, monkeypatch, "user_nets_cli", NETS)
 
 
 def test_export_onnx_with_real_data_and_json(user_pkg, tmp_path):
@@ -76,10 +81,7 @@ def build(width):
 
 @pytest.fixture
 def ops_pkg(tmp_path, monkeypatch):
-    (tmp_path / "user_ops_cli.py").write_text(OPS)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield "user_ops_cli:build"
-    sys.modules.pop("user_ops_cli", None)
+    yield from user_module(tmp_path, monkeypatch, "user_ops_cli", OPS)
 
 
 def test_one_format_failing_keeps_the_others_table_and_json(ops_pkg, tmp_path):
