@@ -60,17 +60,24 @@ def _shape_problem(b: Budget) -> str | None:
     if (b.min is None) == (b.max is None):
         return f"budget for {b.metric!r} needs exactly one of min or max"
     drop = b.metric.endswith("_drop")
+    selects_file = b.format is not None or b.variant is not None
     if b.against is not None and not drop:
         return (f"budget for {b.metric!r} sets against={b.against!r}; a comparison budgets the drop: "
                 f"use metric: {b.metric}_drop")
-    if drop and (b.against is None or b.model is None):
-        return f"budget for {b.metric!r} needs model: (the compressed model) and against: (the reference model)"
+    if drop and (b.against is None or (b.model is None and not selects_file)):
+        return (f"budget for {b.metric!r} needs against: (the reference model) and either model: (the "
+                "compressed model) or format:/variant: (an exported file, scored on its own runtime)")
     if b.model is not None:
         extra = [k for k in ("format", "variant", "runtime", "threads", "profile") if getattr(b, k) is not None]
         if extra:
             return (f"budget for {b.metric!r} of model {b.model!r} cannot also set {', '.join(extra)} "
                     "(those select an exported file; drop model: to budget a file)")
         return None
+    if not is_artifact_metric(b.metric) and selects_file:
+        extra = [k for k in ("runtime", "threads", "profile") if getattr(b, k) is not None]
+        if extra:
+            return f"budget for {b.metric!r} (a task metric of a file) cannot set {', '.join(extra)}"
+        return None  # a task metric (accuracy, ndcg@10, ...) of the file, or its drop against a model
     if not is_artifact_metric(b.metric):
         return (f"unknown file metric {b.metric!r}; expected one of {', '.join([*FILE, *PARITY, *LATENCY])}, "
                 "weight_bytes_<dtype>, or set model: to budget a model metric (accuracy, ndcg@10, params, ...)")
@@ -148,6 +155,12 @@ def resolve(b: Budget, summary: dict[str, Any]) -> float:
         return _model_value(models, b.model, b.metric, name)
     row = _artifact(b, summary, name)
     where = f"{row['format']}/{row['variant']}"
+    if not is_artifact_metric(b.metric):  # the file's own task metric, or its drop against a model
+        base = b.metric[: -len("_drop")] if b.against is not None else b.metric
+        value = _file_task_metric(row, base, where, name)
+        if b.against is not None:
+            return _model_value(summary.get("models") or {}, b.against, base, name) - value
+        return value
     if b.metric in LATENCY:
         return _latency(b, row, where, name)
     if b.metric in PARITY:
@@ -171,6 +184,18 @@ def resolve(b: Budget, summary: dict[str, Any]) -> float:
     if not isinstance(v, (int, float)):
         raise ConfigError(f"gate budget {name}: the run measured no {key} for {where} (bench stage off?)")
     return float(v) / 1e6 if b.metric == "size_mb" else float(v)
+
+
+def _file_task_metric(row: dict[str, Any], metric: str, where: str, name: str) -> float:
+    metrics = row.get("metrics")
+    if not isinstance(metrics, dict):
+        if row["format"] == "coreml":
+            raise ConfigError(f"gate budget {name}: {where} has no task metrics (CoreML files run only on "
+                              "macOS/iOS; its parity is not_executed); budget its size instead")
+        raise ConfigError(f"gate budget {name}: {where} was not scored on its runtime (verify stage off?)")
+    if metric not in metrics:
+        raise ConfigError(f"gate budget {name}: {where} has no metric {metric!r}; it has {', '.join(metrics) or 'none'}")
+    return float(metrics[metric])
 
 
 def _latency(b: Budget, row: dict[str, Any], where: str, name: str) -> float:

@@ -71,8 +71,8 @@ def _artifacts(results: dict[str, Any]) -> list[dict[str, Any]]:
             p = v.parity[key]
             row["parity"] = {"status": p.status, "reason": p.reason, "inputs": p.inputs,
                              **(p.metrics.model_dump() if p.metrics else {}), "diverges_at": p.diverges_at}
-            if key in getattr(v, "metrics", {}):  # retrieval: the file's own metrics on the test split
-                row["metrics"] = v.metrics[key]
+        if v is not None and key in getattr(v, "metrics", {}):
+            row["metrics"] = v.metrics[key]  # this file, run on its own runtime, test split
         if b is not None:
             if key in b.sizes:
                 row["zipped_bytes"] = b.sizes[key].get("zipped_bytes")

@@ -130,7 +130,7 @@ def test_summary_without_a_stage_output_errors_instead_of_passing():
     ({"metric": "latency_p50_ms", "format": "onnx", "threads": 0, "max": 1}, "budgets[0].threads: must be >= 1"),
     ({"metric": "accuracy", "min": 0.9}, "unknown file metric 'accuracy'"),
     ({"metric": "accuracy", "model": "student", "against": "teacher", "max": 0.1}, "use metric: accuracy_drop"),
-    ({"metric": "accuracy_drop", "model": "student", "max": 0.1}, "needs model: (the compressed model) and against:"),
+    ({"metric": "accuracy_drop", "model": "student", "max": 0.1}, "needs against: (the reference model)"),
     ({"metric": "accuracy", "model": "student", "format": "onnx", "min": 0.1}, "cannot also set format"),
     ({"metric": "bytes", "format": "onnx", "threads": 2, "max": 1}, "cannot set threads"),
     ({"metric": "latency_p50_ms", "format": "onnx", "profile": "android-midrange", "threads": 1, "max": 1}, "takes no runtime or threads"),
@@ -175,3 +175,25 @@ def test_junit_and_markdown_name_every_check():
     assert "❌ FAILED (1 of 2 checks)" in md
     assert "| `bytes[executorch,int8]` | <= 10,000 B | 13,736 B | ❌ **FAIL** |" in md
     assert "| `accuracy[student_int8]` | >= 0.9 | 0.92 | ✅ pass |" in md
+
+
+def test_a_budget_on_a_files_own_task_metric_and_its_drop():
+    summary = copy.deepcopy(SUMMARY)
+    summary["artifacts"][0]["metrics"] = {"accuracy": 0.915}  # the int8 .onnx, scored in ONNX Runtime
+    summary["artifacts"][1]["metrics"] = {"accuracy": 0.93}
+    budgets = [Budget(metric="accuracy", format="onnx", variant="int8", min=0.95),
+               Budget(metric="accuracy", format="executorch", variant="int8", min=0.92),
+               Budget(metric="accuracy_drop", format="onnx", variant="int8", against="student", max=0.01)]
+    report = evaluate_budgets(budgets, summary)
+    # onnx: 0.915 < 0.95 fails; executorch: 0.93 >= 0.92 passes; drop: 0.93 - 0.915 = 0.015 > 0.01 fails
+    assert [(c.name, round(c.value, 6), c.passed) for c in report.checks] == [
+        ("accuracy[onnx,int8]", 0.915, False), ("accuracy[executorch,int8]", 0.93, True),
+        ("accuracy_drop[onnx,int8,vs student]", 0.015, False)]
+    assert not report.passed
+    # CoreML is never scored on Linux: a budget on its accuracy is an error naming why, not a pass
+    with pytest.raises(ConfigError, match="CoreML files run only on macOS"):
+        resolve(Budget(metric="accuracy", format="coreml", variant="int8", min=0.9), summary)
+    with pytest.raises(ConfigError, match="has no metric 'ndcg@10'; it has accuracy"):
+        resolve(Budget(metric="ndcg@10", format="executorch", variant="int8", min=0.1), summary)
+    with pytest.raises(ValueError, match="needs against"):
+        Budget(metric="accuracy_drop", format="onnx", variant="int8", max=0.01)

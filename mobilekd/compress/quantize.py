@@ -216,7 +216,9 @@ def _export_for_pt2e(model: nn.Module, example_inputs: tuple[Tensor, ...]) -> to
     from torch.export import Dim
 
     inputs = tuple(torch.cat([t, t]) if t.dim() > 0 and t.shape[0] == 1 else t for t in example_inputs)
-    dynamic = tuple({0: Dim.AUTO} if t.dim() > 0 else None for t in inputs)
+    from mobilekd.export.adapt import dynamic_shapes_for
+
+    dynamic = dynamic_shapes_for(model, tuple({0: Dim.AUTO} if t.dim() > 0 else None for t in inputs))
     try:
         return torch.export.export(model, inputs, dynamic_shapes=dynamic).module()
     except (RuntimeError, torch._dynamo.exc.UserError):  # the batch-2 trace failed: try as given

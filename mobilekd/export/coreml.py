@@ -57,22 +57,10 @@ def export_coreml(model: nn.Module, inputs: Sequence[TensorSpec], output_names: 
     convert = dict(inputs=ct_inputs, outputs=[ct.TensorType(name=n) for n in output_names],
                    convert_to="mlprogram", compute_precision=precision,
                    minimum_deployment_target=getattr(ct.target, options.minimum_deployment_target))
-    frontend = "torch.export"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            mlmodel = ct.convert(ep, **convert)
-        except CONVERT_ERRORS as e:
-            # coremltools' torch.export frontend lacks some ops its TorchScript frontend has (e.g.
-            # aten.gru.input in coremltools 9); fall back to a trace before giving up.
-            op = operator_in(str(e))
-            log.info("coremltools torch.export frontend failed (%s); retrying with torch.jit.trace", op)
-            try:
-                traced = torch.jit.trace(model, example)
-                mlmodel = ct.convert(traced, **convert)
-            except CONVERT_ERRORS as e2:
-                raise explain_failure(e, "coreml", ep) from e2
-            frontend = f"torchscript trace (the torch.export frontend lacks {op or 'an operator'})"
+    from mobilekd.export.coreml_ops import register_composite_ops
+
+    register_composite_ops()
+    mlmodel, frontend = _convert(model, example, ep, convert, options)
     with atomic_path(path) as tmp:
         mlmodel.save(str(tmp))
     details = {"minimum_deployment_target": options.minimum_deployment_target,
@@ -80,6 +68,42 @@ def export_coreml(model: nn.Module, inputs: Sequence[TensorSpec], output_names: 
                "spec": inspect_coreml(path)}
     return ExportedModel.of_file(format="coreml", variant=variant, path=path, inputs=inputs,
                                  outputs=outputs, scheme=variant, details=details)
+
+
+def _convert(model: nn.Module, example: tuple[torch.Tensor, ...], ep: Any, convert: dict[str, Any],
+             options: CoreMLOptions) -> tuple[Any, str]:
+    """coremltools' torch.export frontend; then the same program with constant ops folded
+    (triu_indices of fixed sizes); then its TorchScript frontend on a trace (coremltools 9's
+    torch.export frontend lacks some ops the TorchScript one has, e.g. aten.gru.input)."""
+    import coremltools as ct
+    from executorch.exir.passes.constant_prop_pass import constant_prop_pass
+
+    attempts = (("torch.export", lambda: ep),
+                ("torch.export + constant folding", lambda: constant_prop_pass(ep)),
+                ("torchscript trace", lambda: torch.jit.trace(model, example)))
+    errors: list[BaseException] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, program in attempts:
+            try:
+                return ct.convert(program(), **convert), name
+            except CONVERT_ERRORS as e:
+                log.info("coremltools %s failed (%s)", name, operator_in(str(e)))
+                errors.append(e)
+    raise _coreml_failure(errors[0], errors[-1], ep, options) from errors[-1]
+
+
+def _coreml_failure(first: BaseException, second: BaseException, ep: Any, options: CoreMLOptions) -> ExportError:
+    """Name the operator, the module, what was tried, and advice that fits the target in use."""
+    from mobilekd.export.divergence import HINTS
+
+    err = explain_failure(second if operator_in(str(second)) else first, "coreml", ep)
+    hint = HINTS["coreml"]
+    if options.minimum_deployment_target == "iOS18":
+        hint = hint.replace("try a newer minimum_deployment_target (iOS18), ", "")
+    text = str(err).split(" What to try: ")[0]
+    return ExportError(f"{text} Tried: coremltools torch.export frontend, the same with constant ops folded, then torch.jit.trace, with composite "
+                       f"translations for new_ones/new_zeros registered. What to try: {hint}")
 
 
 def inspect_coreml(path: Path) -> dict[str, Any]:

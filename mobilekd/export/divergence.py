@@ -46,8 +46,11 @@ def export_program(model: nn.Module, example: tuple[torch.Tensor, ...], *, targe
                    dynamic_shapes: Any = None) -> torch.export.ExportedProgram:
     """torch.export.export with failures mapped to ExportError (what the user can change: their
     model's Python control flow or unsupported operators), chained to the original exception."""
+    from mobilekd.export.adapt import dynamic_shapes_for
+
     try:
-        return torch.export.export(model, example, dynamic_shapes=dynamic_shapes, strict=False)
+        return torch.export.export(model, example, dynamic_shapes=dynamic_shapes_for(model, dynamic_shapes),
+                                   strict=False)
     except (torch._dynamo.exc.UserError, torch._dynamo.exc.Unsupported,
             torch.fx.experimental.symbolic_shapes.GuardOnDataDependentSymNode) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -5,12 +5,14 @@ quantize/dequantize pairs the XNNPACK partitioner folds into int8 kernels."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
+from mobilekd.errors import ExportError
 from mobilekd.export.divergence import explain_failure, export_program
 from mobilekd.export.runtime import example_inputs, output_specs
 from mobilekd.export.types import ExecuTorchOptions, ExportedModel
@@ -26,6 +28,7 @@ def export_executorch(model: nn.Module | torch.fx.GraphModule, inputs: Sequence[
     details: `delegated_nodes` (ops running in XNNPACK), `portable_ops` (op types left to
     ExecuTorch's portable kernels, with counts) and `delegated_subgraphs`.
     """
+    import executorch.kernels.quantized  # noqa: F401  (out variants of q/dq ops XNNPACK leaves outside)
     from executorch.exir import to_edge_transform_and_lower
 
     path = Path(path)
@@ -35,15 +38,46 @@ def export_executorch(model: nn.Module | torch.fx.GraphModule, inputs: Sequence[
     outputs = output_specs(model, example, output_names)
     ep = export_program(model, example, target="executorch")
     partitioner = _partitioners(options)
+    rewrites: list[str] = []
     try:
         edge = to_edge_transform_and_lower(ep, partitioner=partitioner)
         program = edge.to_executorch()
-    except _lowering_errors() as e:
-        raise explain_failure(e, "executorch", ep) from e
+    except _lowering_errors() as first:
+        # Before giving up: fold ops whose inputs are all constants (triu_indices of fixed sizes,
+        # shape arithmetic) into constants, then apply the core-ATen decomposition table.
+        edge, program, rewrites = _lower_rewritten(ep, options, first)
     details: dict[str, Any] = {"backend": options.backend, **_delegation(edge.exported_program().graph_module)}
+    if rewrites:
+        details["rewrites"] = rewrites
     write_bytes(path, program.buffer)
     return ExportedModel.of_file(format="executorch", variant=variant, path=path, inputs=inputs,
                                  outputs=outputs, scheme=scheme, details=details)
+
+
+def _lower_rewritten(ep: torch.export.ExportedProgram, options: ExecuTorchOptions,
+                     first: BaseException) -> tuple[Any, Any, list[str]]:
+    """Before giving up: fold ops whose inputs are all constants (triu_indices of fixed sizes, shape
+    arithmetic) with ExecuTorch's constant_prop_pass, then also apply the core-ATen decomposition
+    table (ExportedProgram.run_decompositions). Raises naming the operator and what was tried."""
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.exir.passes.constant_prop_pass import constant_prop_pass
+
+    tried = ["plain lowering"]
+    rewrites: list[str] = []
+    error: BaseException = first
+    for step in ("constant_prop_pass", "run_decompositions(core ATen)"):
+        rewrites.append(step)
+        tried.append(" + ".join(rewrites))
+        try:
+            program_ep = constant_prop_pass(copy.deepcopy(ep))
+            if len(rewrites) == 2:
+                program_ep = program_ep.run_decompositions()
+            edge = to_edge_transform_and_lower(program_ep, partitioner=_partitioners(options))
+            return edge, edge.to_executorch(), list(rewrites)
+        except _lowering_errors() as e:
+            error = e
+    err = explain_failure(error, "executorch", ep)
+    raise ExportError(f"{err} (tried: {'; '.join(tried)})") from first
 
 
 def _is_exported_graph(model: nn.Module) -> bool:

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from torch import nn
 
-from mobilekd.errors import ExportError
+from mobilekd.errors import ConfigError, ExportError
 from mobilekd.export.divergence import explain_failure, export_program
 from mobilekd.export.runtime import example_inputs, output_specs
 from mobilekd.export.types import ExportedModel, OnnxOptions
@@ -37,12 +37,10 @@ def export_onnx(model: nn.Module, inputs: Sequence[TensorSpec], output_names: Se
 
     path = Path(path)
     model = model.eval()
-    example = example_inputs(inputs, batch=2 if options.dynamic_batch else None)
+    batch_dynamic = options.dynamic_batch or any(d.endswith(":0") for d in options.dynamic_dims)
+    example = example_inputs(inputs, batch=2 if batch_dynamic else None)
     outputs = output_specs(model, example_inputs(inputs), output_names)
-    dynamic_shapes = None
-    if options.dynamic_batch:
-        batch = torch.export.Dim("batch", min=1, max=65536)
-        dynamic_shapes = tuple({0: batch} for _ in inputs)
+    dynamic_shapes = _dynamic_shapes(inputs, options)
     # torch.export runs here, not inside the ONNX exporter, so that a failing operator can be
     # traced to its module (nn_module_stack) in the error message.
     ep = export_program(model, example, dynamic_shapes=dynamic_shapes, target="onnx")
@@ -57,6 +55,7 @@ def export_onnx(model: nn.Module, inputs: Sequence[TensorSpec], output_names: Se
             raise explain_failure(e, "onnx", ep) from e
     proto = program.model_proto
     details: dict[str, Any] = {"opset": options.opset, "dynamic_batch": options.dynamic_batch,
+                               "dynamic_dims": list(options.dynamic_dims),
                                "exporter": f"torch.onnx dynamo (torch {torch.__version__})"}
     if options.simplify:
         proto, details["simplified"], reason = _simplify(proto)
@@ -76,6 +75,34 @@ def export_onnx(model: nn.Module, inputs: Sequence[TensorSpec], output_names: Se
         details["ort_path"] = str(_write_ort(path))
     return ExportedModel.of_file(format="onnx", variant=variant, path=path, inputs=inputs,
                                  outputs=outputs, scheme=variant, details=details)
+
+
+def _dynamic_shapes(inputs: Sequence[TensorSpec], options: OnnxOptions) -> tuple[dict, ...] | None:
+    """torch.export dynamic shapes: axis 0 of every input with dynamic_batch, plus each NAME:AXIS of
+    dynamic_dims. Axes of one size share one Dim (input_ids and attention_mask keep one length)."""
+    import torch
+
+    axes: list[dict[int, Any]] = [{} for _ in inputs]
+    dims: dict[tuple[int, int], Any] = {}
+    names = [s.name for s in inputs]
+
+    def dim(axis: int, size: int) -> Any:
+        key = (axis, size)
+        if key not in dims:
+            dims[key] = torch.export.Dim("batch" if axis == 0 else f"dim{axis}_{size}", min=1, max=65536)
+        return dims[key]
+
+    if options.dynamic_batch:
+        for i in range(len(inputs)):
+            axes[i][0] = dim(0, 0)
+    for entry in options.dynamic_dims:
+        name, _, axis_text = entry.partition(":")
+        if name not in names or not axis_text.isdigit() or int(axis_text) >= len(inputs[names.index(name)].shape):
+            raise ConfigError(f"dynamic dim {entry!r}: expected NAME:AXIS with NAME one of {names} and AXIS "
+                              "an axis of that input (input_ids:1 for the sequence length)")
+        i, axis = names.index(name), int(axis_text)
+        axes[i][axis] = dim(axis, 0 if axis == 0 else inputs[i].shape[axis])
+    return tuple(axes) if any(axes) else None
 
 
 def _simplify(proto: Any) -> tuple[Any, bool, str]:

@@ -14,7 +14,9 @@ from mobilekd.specs import StrictModel, TensorSpec
 
 Format = Literal["onnx", "executorch", "coreml"]
 FORMATS: tuple[str, ...] = ("onnx", "executorch", "coreml")
-Task = Literal["classification", "ranking", "retrieval"]
+# retrieval: sentence embeddings scored against a catalogue; embedding: features (hidden states,
+# pooled vectors) with no argmax agreement, only error and cosine bounds.
+Task = Literal["classification", "ranking", "retrieval", "embedding"]
 
 # File suffix per format; an .mlpackage is a folder.
 SUFFIX: dict[str, str] = {"onnx": ".onnx", "executorch": ".pte", "coreml": ".mlpackage"}
@@ -52,6 +54,8 @@ class OnnxOptions(StrictModel):
 
     opset: int = Field(18, ge=13, le=23)
     dynamic_batch: bool = False
+    # "NAME:AXIS" entries (input_ids:1 for sequence length); dynamic_batch adds axis 0 of every input.
+    dynamic_dims: list[str] = []
     simplify: bool = True
     ort_format: bool = False
 
@@ -131,3 +135,5 @@ class Parity(BaseModel):
     tolerance: Tolerance | None = None
     inputs: Literal["real", "random"] = "real"
     diverges_at: str | None = None
+    # metrics of every output after the first (which `metrics` describes), keyed by output name
+    outputs: dict[str, ParityMetrics] = {}

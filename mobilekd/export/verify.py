@@ -81,6 +81,8 @@ def check(metrics: ParityMetrics, tolerance: Tolerance, *, task: Task) -> list[s
         broken.append(f"max_abs_err {metrics.max_abs_err:.3g} > {tolerance.max_abs_err:.3g}")
     if tolerance.min_cosine is not None and not metrics.cosine >= tolerance.min_cosine:
         broken.append(f"cosine {metrics.cosine:.6f} < {tolerance.min_cosine}")
+    if task == "embedding":  # features have no class to agree on
+        return broken
     name, agreement = (("topk_overlap", metrics.topk_overlap) if task == "ranking"
                        else ("top1_agreement", metrics.top1_agreement))
     if agreement_checked and (agreement is None or not agreement >= tolerance.min_agreement):
@@ -102,10 +104,12 @@ def torch_reference(model: nn.Module, input_names: Sequence[str]) -> Callable[[d
 
 def verify_file(exported: ExportedModel, reference: Reference, feeds: Sequence[dict[str, np.ndarray]], *,
                 task: Task, tolerance: Tolerance, k: int = 10,
-                inputs_kind: Literal["real", "random"] = "real", model: nn.Module | None = None) -> Parity:
+                inputs_kind: Literal["real", "random"] = "real", model: nn.Module | None = None,
+                extra_references: dict[str, np.ndarray] | None = None) -> Parity:
     """Run `exported` on each batch-1 feed and compare with `reference` (a callable on one feed, or
-    the (N, C) reference outputs). With `model` given, a failing ONNX file is searched for the
-    first layer that diverges (Parity.diverges_at)."""
+    the (N, C) reference outputs) on its first output; `extra_references` (output name -> stacked
+    reference) checks the file's other outputs as features (error and cosine bounds). With `model`
+    given, a failing ONNX file is searched for the first layer that diverges."""
     if not feeds:
         raise DataError(f"verify {exported.path}: no feeds given; pass at least one sample")
     base = dict(tolerance=tolerance, inputs=inputs_kind)
@@ -114,7 +118,9 @@ def verify_file(exported: ExportedModel, reference: Reference, feeds: Sequence[d
         return _check_spec_only(exported, base)
     names = [s.name for s in exported.inputs]
     session = open_runtime(exported.format, exported.path, input_names=names)
-    actual = np.concatenate([_as_rows(session.run(feed)[0]) for feed in feeds])
+    runs = [session.run(feed) for feed in feeds]
+    actual = np.concatenate([_as_rows(r[0]) for r in runs])
+    extra, extra_broken = _other_outputs(exported, runs, extra_references or {}, tolerance)
     if isinstance(reference, np.ndarray):
         ref = _as_rows(reference) if reference.ndim == 1 else reference.reshape(reference.shape[0], -1)
     else:
@@ -124,7 +130,8 @@ def verify_file(exported: ExportedModel, reference: Reference, feeds: Sequence[d
     if not np.isfinite(actual).all():
         return Parity(status="failed", reason="the exported file produced NaN or Inf", **base)
     metrics = compare(ref, actual, task=task, k=k)
-    broken = check(metrics, tolerance, task=task)
+    broken = check(metrics, tolerance, task=task) + extra_broken
+    base["outputs"] = extra
     if not broken:
         return Parity(status="passed", reason=note, metrics=metrics, **base)
     diverges_at = None
@@ -135,6 +142,36 @@ def verify_file(exported: ExportedModel, reference: Reference, feeds: Sequence[d
     reason = "; ".join(broken) + (f"; first diverging layer: {diverges_at}" if diverges_at else "")
     return Parity(status="failed", reason=(reason + (f" ({note})" if note else "")), metrics=metrics,
                   diverges_at=diverges_at, **base)
+
+
+def _other_outputs(exported: ExportedModel, runs: Sequence[list[np.ndarray]], references: dict[str, np.ndarray],
+                   tolerance: Tolerance) -> tuple[dict[str, ParityMetrics], list[str]]:
+    """Metrics and broken bounds of outputs 1.. of the file, each against its stacked reference."""
+    metrics: dict[str, ParityMetrics] = {}
+    broken: list[str] = []
+    for i, spec in enumerate(exported.outputs[1:], start=1):
+        if spec.name not in references:
+            continue
+        got = np.concatenate([_as_rows(r[i]) for r in runs])
+        want = np.asarray(references[spec.name]).reshape(got.shape[0], -1)
+        if want.shape != got.shape:
+            broken.append(f"output {spec.name}: shape {got.shape} != reference {want.shape}")
+            continue
+        metrics[spec.name] = compare(want, got, task="embedding")
+        broken += [f"output {spec.name}: {b}" for b in check(metrics[spec.name], tolerance, task="embedding")]
+    return metrics, broken
+
+
+def torch_outputs(model: nn.Module, input_names: Sequence[str],
+                  feeds: Sequence[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    """Every output of `model` (a FlatModel: a tuple of tensors) over `feeds`, each stacked on axis 0."""
+    rows: list[list[np.ndarray]] = []
+    with torch.no_grad():
+        for feed in feeds:
+            out = model(*[torch.from_numpy(np.ascontiguousarray(feed[n])) for n in input_names])
+            out = out if isinstance(out, (tuple, list)) else (out,)
+            rows.append([_as_rows(t.detach().cpu().numpy()) for t in out])
+    return [np.concatenate([r[i] for r in rows]) for i in range(len(rows[0]))]
 
 
 def _as_rows(x: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from mobilekd.config import VerifyConfig
 from mobilekd.context import RunContext
 from mobilekd.evaluate import predict
+from mobilekd.export.runtime import can_execute
 from mobilekd.export.types import ExportedModel, Parity
 
 
@@ -15,7 +16,8 @@ class VerifyResult(BaseModel):
     samples: int
     reference: str
     parity: dict[str, Parity]  # keyed "format/variant"
-    metrics: dict[str, dict[str, float]] = {}  # retrieval: each executed file's metrics on the test split
+    # task metrics of each file run on its own runtime over the whole test split (CoreML off macOS: absent)
+    metrics: dict[str, dict[str, float]] = {}
 
 
 def artifact_key(a: ExportedModel) -> str:
@@ -50,7 +52,6 @@ def run(cfg: VerifyConfig, ctx: RunContext) -> VerifyResult:
     student = ctx.student()
     reference = predict(student, part, ds.info)
     parity: dict[str, Parity] = {}
-    file_scores: dict[str, dict[str, float]] = {}
     with ctx.reporter.task("verify", total=len(exported)) as advance:
         for a in exported:
             prec = precision(a, ctx)
@@ -58,12 +59,23 @@ def run(cfg: VerifyConfig, ctx: RunContext) -> VerifyResult:
             absolute = a.model_copy(update={"path": str(ctx.path(a.path))})
             parity[artifact_key(a)] = verify_file(absolute, reference, feeds, task=ds.info.task, tolerance=tol,
                                                   k=cfg.k, inputs_kind="real", model=student)
-            if ds.info.task == "retrieval":
-                from mobilekd.stages.verify_text import file_metrics
-
-                scores = file_metrics(absolute, ds)
-                if scores is not None:
-                    file_scores[artifact_key(a)] = scores
             advance(1, info=f"{artifact_key(a)}: {parity[artifact_key(a)].status}")
+    scores = {artifact_key(a): file_metrics(a, ctx) for a in exported if can_execute(a.format)}
     return VerifyResult(samples=len(feeds), reference=f"PyTorch student ({stage} stage), fp32 eager", parity=parity,
-                        metrics=file_scores)
+                        metrics=scores)
+
+
+def file_metrics(a: ExportedModel, ctx: RunContext) -> dict[str, float]:
+    """The file's own task metrics: run it on its runtime over every held-out test row (batch 1,
+    the shape it was exported with) and score the outputs with mobilekd.evaluate.metrics, the one
+    scoring function every model in summary.json goes through."""
+    import numpy as np
+
+    from mobilekd.evaluate import metrics
+    from mobilekd.export.runtime import open_runtime
+
+    ds = ctx.dataset()
+    names = [s.name for s in a.inputs]
+    session = open_runtime(a.format, ctx.path(a.path), input_names=names)
+    rows = [session.run({k: v[i : i + 1] for k, v in ds.test.inputs.items()})[0] for i in range(len(ds.test))]
+    return metrics(np.concatenate([np.asarray(r).reshape(1, -1) for r in rows]), ds.test, ds.info)

@@ -95,3 +95,55 @@ def test_verify_data_must_match_inputs(tmp_path, factory):
     np.savez(tmp_path / "s.npz", x=np.zeros((4, 7), np.float32))
     with pytest.raises(DataError, match=r"sample shape \(7,\)"):
         export_command(factory, ["x:float32[1,6]"], ["onnx"], tmp_path, verify_data=tmp_path / "s.npz")
+
+
+DLRM = '''
+import torch
+from torch import nn
+
+class DLRM(nn.Module):
+    """DLRM-style: pairwise dot interactions of dense and sparse features picked with triu_indices
+    of fixed sizes (not a core ATen op: ExecuTorch needs it folded into a constant)."""
+    def __init__(self):
+        super().__init__()
+        self.bottom = nn.Linear(4, 8)
+        self.emb = nn.ModuleList(nn.Embedding(20, 8) for _ in range(3))
+        self.top = nn.Linear(6 + 8, 2)
+    def forward(self, dense, sparse):
+        x = self.bottom(dense)
+        feats = torch.stack([x] + [e(sparse[:, i]) for i, e in enumerate(self.emb)], dim=1)
+        inter = torch.bmm(feats, feats.transpose(1, 2))
+        iu = torch.triu_indices(4, 4, offset=1)
+        return self.top(torch.cat([x, inter[:, iu[0], iu[1]]], dim=1))
+
+def build():
+    torch.manual_seed(0)
+    return DLRM()
+'''
+
+
+def test_triu_indices_model_through_executorch(tmp_path, monkeypatch):
+    (tmp_path / "dlrmnets.py").write_text(DLRM)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rows = export_command("dlrmnets:build", ["dense:float32[1,4]", "sparse:int64[1,3]"], ["executorch"], tmp_path / "o",
+                          quantize="int8")
+    assert [(e.format, e.variant, p.status) for e, p in rows] == [
+        ("executorch", "fp32", "passed"), ("executorch", "int8", "passed")], [p.reason for _, p in rows]
+    assert rows[0][0].details["rewrites"] == ["constant_prop_pass"]  # folding alone was enough
+
+
+def test_dynamic_int8_on_a_transformer(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=32, max_position_embeddings=16, num_labels=3)
+    transformers.BertForSequenceClassification(cfg).save_pretrained(tmp_path / "bert")
+    rows = export_command(f"hf:{tmp_path / 'bert'}", [], ["onnx", "executorch"], tmp_path / "o",
+                          quantize="int8-dynamic", task="sequence-classification")
+    assert [(e.format, e.variant, p.status) for e, p in rows] == [
+        ("onnx", "fp32", "passed"), ("executorch", "fp32", "passed"),
+        ("onnx", "int8", "passed"), ("executorch", "int8", "passed")], [p.reason for _, p in rows]
+    assert [s.name for s in rows[0][0].inputs] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert rows[0][0].outputs[0].name == "logits"
+    assert "dynamic" in rows[2][0].scheme and "dynamic" in rows[3][0].scheme
+    assert rows[3][0].details["delegated_nodes"] > 0

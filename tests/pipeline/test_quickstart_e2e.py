@@ -49,6 +49,16 @@ def test_summary_contract(quickstart):
         assert a["bytes"] > 0 and len(a["sha256"]) == 64 and (run_dir / a["path"]).exists()
         assert a["parity"]["status"] == ("not_executed" if fmt == "coreml" else "passed"), a["parity"]
     assert arts[("executorch", "int8")]["bytes"] < arts[("executorch", "fp32")]["bytes"]
+    # every executable file scored on its own runtime over the test split; CoreML (Linux) never is
+    student = s["models"]["student"]["metrics"]["accuracy"]
+    for (fmt, variant), a in arts.items():
+        if fmt == "coreml":
+            assert "metrics" not in a
+            continue
+        assert set(a["metrics"]) >= {"accuracy"}
+        # fp32 files compute the student's function: same test accuracy to within one digit in 360
+        if variant == "fp32":
+            assert abs(a["metrics"]["accuracy"] - student) < 1 / 300, (fmt, a["metrics"], student)
     assert arts[("onnx", "fp32")]["latency_ms"]["p90"] >= arts[("onnx", "fp32")]["latency_ms"]["p50"] > 0
     assert s["gate"] == {"passed": True, "checks": []}
 
