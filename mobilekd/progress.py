@@ -120,7 +120,7 @@ def headline(name: str, result: Any) -> str:
         return " / ".join(f"{v:,}" for v in result.sizes.values()) + " samples (train/val/test)"
     if name == "prune":
         return f"params {result.params_before:,} -> {result.params_after:,}" + _metric(metrics)
-    if isinstance(metrics, dict) and metrics:
+    if name not in ("verify",) and isinstance(metrics, dict) and metrics:
         return _metric(metrics).lstrip(" ·")
     if name == "export":
         return f"{len(result.artifacts)} files"
@@ -140,8 +140,9 @@ def headline(name: str, result: Any) -> str:
 def _metric(metrics: Any) -> str:
     if not isinstance(metrics, dict) or not metrics:
         return ""
-    key = next((k for k in ("accuracy", "ndcg@10") if k in metrics), next(iter(metrics)))
-    return f" · {key} {metrics[key]:.4f}"
+    key = next((k for k in ("accuracy", "ndcg@10", "recall@10") if k in metrics), next(iter(metrics)))
+    value = metrics[key]
+    return f" · {key} {value:.4f}" if isinstance(value, (int, float)) else ""
 
 
 QUIET = Reporter(quiet=True, console=Console(quiet=True))
