@@ -122,3 +122,23 @@ def test_student_runs_in_mobile_runtimes(tmp_path, form):
                     convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16)
     out = ml.get_spec().description.output[0].type.multiArrayType
     assert list(out.shape) == [1, N]  # converted and inspected only: CoreML cannot run on Linux
+
+
+def test_centered_head_same_ranking_smaller_rows():
+    """center=True scores u · (E_b - mean E) + c_b: the plain scores minus one constant per user,
+    so every ranking (and softmax) is unchanged, while the weight the int8 quantizer rounds is the
+    small centred rows; torch.export keeps it one static graph."""
+    plain = build_rec_student(N, max_len=K).eval()
+    centered = build_rec_student(N, max_len=K, center=True).eval()
+    with torch.no_grad():
+        plain.encoder.items.weight.add_(1.0)  # a shared direction, as training makes one
+        plain.head.bias.normal_()
+    centered.load_state_dict(plain.state_dict())
+    x = _ids()
+    a, b = plain(x).detach(), centered(x).detach()
+    shift = a - b  # one constant per user: u · mean row
+    torch.testing.assert_close(shift, shift[:, :1].expand_as(shift), rtol=0, atol=1e-4)
+    assert (a.argsort(dim=1, descending=True)[:, :10] == b.argsort(dim=1, descending=True)[:, :10]).all()
+    w = centered.head.weight
+    assert (w - w.mean(0)).norm(dim=1).mean() < 0.5 * w.norm(dim=1).mean()
+    torch.testing.assert_close(torch.export.export(centered, (x[:1],)).module()(x[:1]), b[:1])
