@@ -86,7 +86,7 @@ def pipeline_run(
         raise typer.Exit(0)
     status = outcome.summary.get("status", "passed")
     if quiet:
-        typer.echo(f"status: {status} · " + verdict_line(outcome.summary, outcome.run_dir))
+        typer.echo(verdict_line(outcome.summary, outcome.run_dir))
     else:
         print_summary(outcome.summary, str(outcome.run_dir))
         colour = "green" if status == "passed" else "bold red"

@@ -180,4 +180,5 @@ def verdict_line(summary: dict[str, Any], run_dir: Path | str) -> str:
     else:
         failed = [c["name"] for c in gate["checks"] if not c["passed"]]
         verdict = f"gate FAILED: {', '.join(failed)}"
-    return f"{summary['pipeline']}: {verdict} · {Path(run_dir) / 'report.html'}"
+    status = summary.get("status", "passed")
+    return f"{summary['pipeline']}: {verdict} · status: {status} · {Path(run_dir) / 'report.html'}"

@@ -116,7 +116,7 @@ def _import_problems(cfg: PipelineConfig) -> list[str]:
     from mobilekd.imports import import_object
     from mobilekd.models import BUILTIN_MODELS
 
-    specs = [("teacher.model", cfg.teacher.model)]
+    specs = [("teacher.model", cfg.teacher.model)] if cfg.teacher.model is not None else []  # else teacher.hf
     if cfg.distill is not None:
         specs.append(("distill.student", cfg.distill.student))
     problems = []
@@ -160,7 +160,7 @@ def check_models(cfg: PipelineConfig, ds: Any) -> None:
     example = example_batch(ds)
     t = cfg.teacher
     teacher = None
-    if not (t.checkpoint is not None and Path(t.checkpoint).suffix == ".pt2"):
+    if t.model is not None and not (t.checkpoint is not None and Path(t.checkpoint).suffix == ".pt2"):
         teacher = build_model(t.model, t.args, ds.info, key="teacher.model")
         if t.checkpoint is not None:
             load_state(teacher, t.checkpoint, key="teacher.checkpoint")

@@ -58,9 +58,11 @@ def model_bytes(model: nn.Module) -> int:
 
 
 def item_tables(model: nn.Module) -> list[str]:
-    """Default targets: every nn.Embedding, and every nn.Linear whose outputs are one per row of an
+    """Default targets: every nn.Embedding wider than one column, and every nn.Linear whose outputs are one per row of an
     embedding (the output layer scoring the catalogue)."""
-    embeddings = {n: m for n, m in model.named_modules() if isinstance(m, nn.Embedding)}
+    # A one-column table (a per-item scalar such as a re-buy propensity) has nothing to gain: one
+    # fp32 scale per row would cost as much as the row.
+    embeddings = {n: m for n, m in model.named_modules() if isinstance(m, nn.Embedding) and m.embedding_dim > 1}
     sizes = {m.num_embeddings for m in embeddings.values()}
     heads = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.out_features in sizes]
     return list(embeddings) + heads

@@ -77,7 +77,11 @@ def export_command(source: str, inputs: list[str], formats: list[Format], out: P
     specs = [TensorSpec.parse(text) for text in inputs] if inputs else default_specs
     if not specs:
         raise ConfigError("--input: give one NAME:DTYPE[D0,...] per model input, e.g. x:float32[1,3,32,32]")
-    flat = adapt(model, [s.name for s in specs], example_inputs(specs), keep_outputs)
+    from mobilekd.usercode import calling
+
+    shapes = "--input " + " ".join(inputs) if inputs else "inputs"
+    with calling(shapes, source, action="failed on inputs of these shapes with"):
+        flat = adapt(model, [s.name for s in specs], example_inputs(specs), keep_outputs)
     output_names = flat.output_names
     if verify_data is not None:
         feeds, kind = load_feeds(Path(verify_data), specs, max_samples=max_samples), "real"
@@ -88,10 +92,7 @@ def export_command(source: str, inputs: list[str], formats: list[Format], out: P
         feeds, kind = random_feeds(specs, RANDOM_SAMPLES, int_high=high), "random"
     calibration = (load_feeds(Path(calibration_data), specs, max_samples=max_samples)
                    if calibration_data is not None else feeds)[:CALIBRATION_SAMPLES]
-    from mobilekd.usercode import calling
-
-    with calling("--input " + " ".join(inputs) if inputs else "inputs", source,
-                 action="failed on inputs of these shapes with"):
+    with calling(shapes, source, action="failed on inputs of these shapes with"):
         refs = torch_outputs(flat, [s.name for s in specs], feeds)
     extra = dict(zip(output_names[1:], refs[1:]))
     out = Path(out)

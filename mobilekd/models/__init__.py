@@ -83,13 +83,16 @@ def check_output(model: nn.Module, example: tuple[torch.Tensor, ...], info: Data
     with torch.no_grad(), calling(key, name, action="failed on a real batch of the dataset with"):
         out = model(*example)
     batch = int(example[0].shape[0])
-    expected = f"one float tensor of shape ({batch}, {info.num_outputs}) (batch, num_outputs)"
+    # retrieval: a sentence embedding of any width (batch, dim); otherwise scores (batch, num_outputs)
+    width = out.shape[-1] if info.task == "retrieval" and isinstance(out, torch.Tensor) and out.ndim == 2 else info.num_outputs
+    expected = (f"one float tensor of shape ({batch}, dim) (batch, embedding)" if info.task == "retrieval"
+                else f"one float tensor of shape ({batch}, {info.num_outputs}) (batch, num_outputs)")
     if not isinstance(out, torch.Tensor):
         kind = type(out).__name__ + (f" of {len(out)}" if isinstance(out, (tuple, list, dict)) else "")
         raise ModelError(f"{key}: {name!r} returned a {kind} on a real batch; expected {expected}")
     if not out.is_floating_point():
         raise ModelError(f"{key}: {name!r} returned dtype {out.dtype}; expected {expected}")
-    if tuple(out.shape) != (batch, info.num_outputs):
+    if tuple(out.shape) != (batch, width):
         raise ModelError(f"{key}: {name!r} returned shape {tuple(out.shape)}; expected {expected}")
 
 

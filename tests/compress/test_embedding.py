@@ -29,9 +29,10 @@ def test_bytes_worked_out_by_hand():
     assert report.table_bytes_before == 2 * 160
     assert report.table_bytes_after == 2 * 90
     # The whole state dict: tables 320 + position weights 4*4 = 16 + MLP 2 * (16 + 4) * 4 = 160
-    # + head bias 10 * 4 = 40 -> 536 bytes before, 536 - 320 + 180 = 396 after.
-    assert report.model_bytes_before == model_bytes(m) == 536
-    assert report.model_bytes_after == model_bytes(q) == 396
+    # + head bias 10 * 4 = 40 + the re-buy path's slot weights 4 * 4 = 16 and per-item propensity
+    # 10 * 1 * 4 = 40 (one column: left float) -> 592 bytes before, 592 - 320 + 180 = 452 after.
+    assert report.model_bytes_before == model_bytes(m) == 592
+    assert report.model_bytes_after == model_bytes(q) == 452
     assert tensor_bytes(m.head.weight) == 160  # the original is not touched
 
 

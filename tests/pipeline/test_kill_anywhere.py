@@ -122,7 +122,10 @@ def test_kill_anywhere_then_resume_matches_uninterrupted(pipeline_file, referenc
     for stage in KILL_AT:
         where[stage] = kill_inside(pipeline_file, run_dir, stage, delay=rng.uniform(0.0, 0.4))
         # Whatever the kill left, nothing unfinished carries a stage.json, and the summary never says passed.
-        assert read_json(run_dir / "summary.json")["status"] == "running", where
+        # (A kill that lands after the last stage may find the run already finished and passed.)
+        status = read_json(run_dir / "summary.json")["status"]
+        finished = stage == KILL_AT[-1] and where[stage] == "after"
+        assert status == "running" or (finished and status == "passed"), where
         for s in KILL_AT:
             rec = run_dir / s / STAGE_FILE
             if rec.exists():
