@@ -88,16 +88,9 @@ def table(result: dict[str, Any]) -> str:
 
 
 def write_doc_section(text: str) -> None:
-    begin, end = "<!-- begin distill -->", "<!-- end distill -->"
-    section = f"{begin}\n## Distillation (Fashion-MNIST)\n\nProduced by `python benchmarks/distill.py`.\n\n{text}{end}"
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if begin in old and end in old:
-        new = old[: old.index(begin)] + section + old[old.index(end) + len(end):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    from mobilekd.store import write_text
+    from doc_section import write_section  # benchmarks/doc_section.py (this script's folder is on sys.path)
 
-    write_text(DOC, new)
+    write_section(DOC, "distill", f"## Distillation (Fashion-MNIST)\n\nProduced by `python benchmarks/distill.py`.\n\n{text}")
 
 
 def main() -> int:

@@ -88,17 +88,9 @@ def table(result: dict[str, Any]) -> str:
 
 
 def write_doc_section(text: str) -> None:
-    from mobilekd.store import write_text
+    from doc_section import write_section  # benchmarks/doc_section.py (this script's folder is on sys.path)
 
-    begin, end = "<!-- begin voice_commands -->", "<!-- end voice_commands -->"
-    section = (f"{begin}\n## Voice commands (synthetic keyword spotting, held-out voices)\n\n"
-               f"Produced by `python benchmarks/voice_commands.py`.\n\n{text}{end}")
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if begin in old and end in old:
-        new = old[: old.index(begin)] + section + old[old.index(end) + len(end):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    write_text(DOC, new)
+    write_section(DOC, "voice_commands", f"## Voice commands (synthetic keyword spotting, held-out voices)\n\nProduced by `python benchmarks/voice_commands.py`.\n\n{text}")
 
 
 def train_teacher(base: dict[str, Any], work: Path, data_dir: str) -> Path:
