@@ -13,10 +13,9 @@ from pydantic import Field, field_validator, model_validator
 
 from mobilekd.bench.latency import LatencyOptions
 from mobilekd.compress.quantize import CoreMLQuant, ExecuTorchQuant, OnnxQuant
-from mobilekd.export.types import CoreMLOptions, ExecuTorchOptions, OnnxOptions, Tolerance
+from mobilekd.export.types import CoreMLOptions, ExecuTorchOptions, Format, OnnxOptions, Tolerance
 from mobilekd.specs import StrictModel
 
-Format = Literal["onnx", "executorch", "coreml"]
 Variant = Literal["fp32", "int8"]
 ALL_FORMATS: tuple[Format, ...] = ("onnx", "executorch", "coreml")
 

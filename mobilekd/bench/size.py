@@ -27,10 +27,6 @@ class SizeReport(BaseModel):
     zipped_bytes: int
     files: int
 
-    @property
-    def zip_ratio(self) -> float:
-        return self.zipped_bytes / self.bytes if self.bytes else 1.0
-
 
 def model_files(path: Path) -> list[Path]:
     """The files that make up a model: a folder's files, or a file plus the ONNX external-data

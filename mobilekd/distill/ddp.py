@@ -83,19 +83,6 @@ def gather_objects(obj: Any) -> list[Any]:
     return out
 
 
-def broadcast_object(obj: Any) -> Any:
-    """Rank 0's `obj` on every rank."""
-    if not active():
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-# The stages every rank runs under torchrun; the pipeline runs the rest on rank 0 alone, after cleanup().
-TRAINING_STAGES = ("data", "teacher", "distill")
-
-
 def cleanup() -> None:
     """Leave the process group (after the training stages), so rank 0 carries on as one process."""
     global _left

@@ -249,7 +249,7 @@ def quantize_int8(fmt: Format, model: nn.Module, specs: Sequence[TensorSpec], ou
     ONNX Runtime for ONNX, coremltools.optimize for CoreML). scheme: static | dynamic | weights;
     'weights' is the dynamic route on ONNX/ExecuTorch (int8 weights; activations stay float between
     layers, quantized per call), and int8 weights on CoreML."""
-    quant = _quantize_module()
+    from mobilekd.compress import quantize as quant
     if fmt == "executorch":
         from mobilekd.export.executorch import export_executorch
 
@@ -266,16 +266,6 @@ def quantize_int8(fmt: Format, model: nn.Module, specs: Sequence[TensorSpec], ou
         label = quant.quantize_coreml(Path(fp32.path), path, options=quant.CoreMLQuant())
     return ExportedModel.of_file(format=fmt, variant="int8", path=path, inputs=fp32.inputs, outputs=fp32.outputs,
                                  scheme=label, details={"from": fp32.path})
-
-
-def _quantize_module():  # type: ignore[no-untyped-def]
-    try:
-        from mobilekd.compress import quantize
-    except ImportError as e:
-        raise MobileKDError("--quantize int8 needs mobilekd.compress.quantize, not yet wired") from e
-    if not hasattr(quantize, "quantize_pt2e"):
-        raise MobileKDError("--quantize int8 needs mobilekd.compress.quantize, not yet wired")
-    return quantize
 
 
 def _id_range(model: nn.Module) -> int:

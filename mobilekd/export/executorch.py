@@ -96,7 +96,6 @@ def _lowering_errors() -> tuple[type[BaseException], ...]:
     """What ExecuTorch raises for a graph it cannot lower: its own ExportError, the edge dialect's
     spec violation (an op outside core ATen), and RuntimeError from kernels missing in to_executorch."""
     from executorch.exir.error import ExportError as ExirExportError
-    from executorch.exir.verification.verifier import EXIREdgeDialectVerifier  # noqa: F401 (import check)
 
     try:
         from torch._export.verifier import SpecViolationError

@@ -159,13 +159,3 @@ def _write_ort(path: Path) -> Path:
         so.log_severity_level = 3
         ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     return ort_path
-
-
-def load_onnx(path: Path) -> Any:
-    """Load an ONNX file (weights inside); raises ExportError naming the path when it is not one."""
-    import onnx
-
-    try:
-        return onnx.load(str(path))
-    except (OSError, onnx.onnx_cpp2py_export.checker.ValidationError, ValueError) as e:
-        raise ExportError(f"{path}: not a readable ONNX file ({e})") from e
