@@ -120,7 +120,7 @@ def headline(name: str, result: Any) -> str:
         return " / ".join(f"{v:,}" for v in result.sizes.values()) + " samples (train/val/test)"
     if name == "prune":
         return f"params {result.params_before:,} -> {result.params_after:,}" + _metric(metrics)
-    if name not in ("verify",) and isinstance(metrics, dict) and metrics:
+    if _metric(metrics):  # a model's metrics (verify's are per file, dicts: its parity line below)
         return _metric(metrics).lstrip(" ·")
     if name == "export":
         return f"{len(result.artifacts)} files"

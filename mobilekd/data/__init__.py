@@ -5,11 +5,13 @@ golden vectors) reads the same real examples."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from mobilekd.specs import StrictModel, TensorSpec
+
+OptionsT = TypeVar("OptionsT", bound=StrictModel)
 
 Task = Literal["classification", "ranking", "retrieval"]
 
@@ -59,3 +61,16 @@ class Dataset:
     test: Split
     # Extra artifacts a loader wants in the data stage folder and the bundle (e.g. item vocabulary rows).
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_options(model: type[OptionsT], dataset: str, **values: Any) -> OptionsT:
+    """A loader's keyword options as its typed model; a bad value is a ConfigError naming the dataset
+    (the one place every built-in loader turns its options into a model)."""
+    import pydantic
+
+    from mobilekd.errors import ConfigError
+
+    try:
+        return model(**values)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(f"{dataset} options: {exc}") from None

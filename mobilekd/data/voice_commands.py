@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydantic
 
-from mobilekd.data import Dataset, DatasetInfo, Split
+from mobilekd.data import Dataset, DatasetInfo, Split, parse_options
 from mobilekd.data.download import file_digest, resolve_data_dir, verify
 from mobilekd.data.voice_synth import (CLIP_SAMPLES, COMMANDS, LABELS, SAMPLE_RATE, SPLITS, SynthOptions,
                                        espeak_version, generate)
@@ -141,12 +140,10 @@ def load(data_dir: Path | None = None, *, seed: int, data_seed: int = 0, train_s
     if limit_train_speakers is not None and not 1 <= limit_train_speakers <= train_speakers:
         raise ConfigError(f"voice_commands option limit_train_speakers: expected 1..{train_speakers} "
                           f"(train_speakers), got {limit_train_speakers}")
-    try:
-        opts = SynthOptions(seed=data_seed, train_speakers=train_speakers, val_speakers=val_speakers,
-                            test_speakers=test_speakers, unknown_per_speaker=unknown_per_speaker,
-                            silence_per_speaker=silence_per_speaker)
-    except pydantic.ValidationError as exc:
-        raise ConfigError(f"voice_commands options: {exc}") from None
+    opts = parse_options(SynthOptions, "voice_commands",
+                         seed=data_seed, train_speakers=train_speakers, val_speakers=val_speakers,
+                         test_speakers=test_speakers, unknown_per_speaker=unknown_per_speaker,
+                         silence_per_speaker=silence_per_speaker)
     folder, manifest = materialize(data_dir, opts, workers=workers)
     splits = {}
     for split in SPLITS:
