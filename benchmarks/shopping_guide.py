@@ -31,7 +31,9 @@ from mobilekd.evaluate import metrics
 from mobilekd.metrics.ranking import ranking_metrics
 from mobilekd.pipeline import run_pipeline
 from mobilekd.pipeline_file import load_pipeline
-from mobilekd.store import read_json, write_json, write_text
+
+from doc_section import write_section  # benchmarks/ is on sys.path when run as a script
+from mobilekd.store import read_json, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "pipelines" / "shopping_guide.yaml"
@@ -183,7 +185,7 @@ def main() -> None:
     md = table(result)
     print(md)
     if not args.no_docs:
-        write_text(DOCS, replace_section(DOCS.read_text() if DOCS.exists() else "", md))
+        write_section(DOCS, SECTION, f"## Shopping guide (next-purchase recommender)\n\n{md}\n\n")
 
 
 def targets(v: dict) -> dict[str, dict]:
@@ -245,14 +247,6 @@ def table(result: dict) -> str:
         lines.append(f"| {name} ({t['target']}) | {val:.4f} | {'yes' if t['met'] else '**no**'} |"
                      if isinstance(val, float) else f"| {name} ({t['target']}) | {val} | {'yes' if t['met'] else '**no**'} |")
     return "\n".join(lines)
-
-
-def replace_section(text: str, body: str) -> str:
-    begin, end = f"<!-- begin {SECTION} -->", f"<!-- end {SECTION} -->"
-    block = f"{begin}\n## Shopping guide (next-purchase recommender)\n\n{body}\n\n{end}"
-    if begin in text and end in text:
-        return text[: text.index(begin)] + block + text[text.index(end) + len(end):]
-    return (text.rstrip() + "\n\n" if text.strip() else "# Benchmarks\n\n") + block + "\n"
 
 
 if __name__ == "__main__":

@@ -67,6 +67,9 @@ class TeacherConfig(TrainSettings):
     checkpoint: Path | None = None
     pretrained: bool = False  # the factory returns trained weights: use them, do not train
     hf: HFTeacherConfig | None = None
+    # The split inputs the teacher's forward reads, in order: default the phone model's inputs; may
+    # name the dataset's privileged (server-only) inputs, e.g. online_retail's `long_items`.
+    inputs: list[str] | None = None
 
     @model_validator(mode="after")
     def _model_or_hf(self) -> "TeacherConfig":

@@ -16,7 +16,7 @@ from torch import nn
 
 from mobilekd.config import PipelineConfig
 from mobilekd.data import Dataset, DatasetInfo, Split
-from mobilekd.errors import StageError
+from mobilekd.errors import ConfigError, StageError
 from mobilekd.progress import Reporter
 from mobilekd.store import read_json
 
@@ -76,7 +76,7 @@ class RunContext:
             splits = {}
             for name in ("train", "val", "test"):
                 with np.load(self.path(data.splits[name])) as z:
-                    inputs = {s.name: z[f"input.{s.name}"] for s in info.inputs}
+                    inputs = {name: z[f"input.{name}"] for name in info.input_names()}
                     splits[name] = Split(inputs, z["targets"])
             self._memo["dataset"] = Dataset(info, splits["train"], splits["val"], splits["test"])
         ds = self._memo["dataset"]
@@ -104,6 +104,15 @@ class RunContext:
                 model = build_model(ref.name or "", ref.args, self.dataset().info, key=key)
                 self._memo[memo_key] = load_state(model, self.path(ref.path), key=key).eval()
         return self._memo[memo_key]
+
+    def teacher_info(self) -> DatasetInfo:
+        """The dataset as the teacher reads it: its `teacher.inputs` (privileged ones included)."""
+        info = self.dataset().info
+        names = self.config.teacher.inputs if self.config.teacher is not None else None
+        try:
+            return info.view(names)
+        except KeyError as e:
+            raise ConfigError(f"teacher.inputs: no input {e.args[0]}") from None
 
     def teacher(self) -> nn.Module:
         return self.load_model(self.require("teacher", "teacher").model, "teacher")

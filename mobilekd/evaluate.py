@@ -44,7 +44,8 @@ def metrics(outputs: np.ndarray, split: Split, info: DatasetInfo) -> dict[str, f
     from mobilekd.metrics.ranking import ranking_metrics
 
     # The split's own history input gives the new-item / repeat-item split (Li et al. 2023).
-    history = split.inputs.get(info.inputs[0].name) if info.inputs else None
+    key = info.history_input or (info.inputs[0].name if info.inputs else None)
+    history = split.inputs.get(key) if key else None
     if history is not None and history.ndim != 2:
         history = None
     exclude = tuple(int(i) for i in (info.postprocessing or {}).get("exclude_ids", ()))

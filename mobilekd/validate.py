@@ -146,10 +146,12 @@ def check_config(cfg: PipelineConfig) -> None:
 
 # -- with the data's spec and one real batch ----------------------------------------------------------
 
-def example_batch(ds: Any, n: int = 2) -> tuple[Any, ...]:
+def example_batch(ds: Any, n: int = 2, info: Any = None) -> tuple[Any, ...]:
+    """The first n training rows of each input `info` (default the dataset's own) reads."""
     import torch
 
-    return tuple(torch.from_numpy(np.ascontiguousarray(ds.train.inputs[s.name][:n])) for s in ds.info.inputs)
+    specs = (info or ds.info).inputs
+    return tuple(torch.from_numpy(np.ascontiguousarray(ds.train.inputs[s.name][:n])) for s in specs)
 
 
 def check_models(cfg: PipelineConfig, ds: Any) -> None:
@@ -159,12 +161,19 @@ def check_models(cfg: PipelineConfig, ds: Any) -> None:
 
     example = example_batch(ds)
     t = cfg.teacher
+    try:
+        tinfo = ds.info.view(t.inputs)
+    except KeyError as e:
+        raise ConfigError(f"teacher.inputs: no input {e.args[0]}") from None
+    if t.inputs and cfg.distill is None:
+        raise ConfigError("teacher.inputs: a teacher reading server-only inputs cannot be the shipped model; "
+                          "add a distill section (the student reads the dataset's own inputs)")
     teacher = None
     if t.model is not None and not (t.checkpoint is not None and Path(t.checkpoint).suffix == ".pt2"):
-        teacher = build_model(t.model, t.args, ds.info, key="teacher.model")
+        teacher = build_model(t.model, t.args, tinfo, key="teacher.model")
         if t.checkpoint is not None:
             load_state(teacher, t.checkpoint, key="teacher.checkpoint")
-        check_output(teacher.eval(), example, ds.info, key="teacher.model", name=t.model)
+        check_output(teacher.eval(), example_batch(ds, info=tinfo), tinfo, key="teacher.model", name=t.model)
     d = cfg.distill
     if d is None:
         if teacher is not None and cfg.prune is not None:

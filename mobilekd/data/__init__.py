@@ -5,6 +5,7 @@ golden vectors) reads the same real examples."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -29,6 +30,28 @@ class DatasetInfo(StrictModel):
     license: str = ""
     citation: str = ""
     notes: tuple[str, ...] = ()
+    # Inputs only a server model may read, never part of the phone's contract (privileged information,
+    # Lopez-Paz et al. 2016): a teacher names the ones it reads in `teacher.inputs`.
+    privileged_inputs: tuple[TensorSpec, ...] = ()
+    # ranking: the input whose ids are "the history" that splits relevant items into new and repeat
+    # (None: the first input)
+    history_input: str | None = None
+
+    def input_names(self) -> list[str]:
+        """Every input a split of this dataset holds: the model inputs, then the privileged ones."""
+        return [s.name for s in (*self.inputs, *self.privileged_inputs)]
+
+    def view(self, names: "Sequence[str] | None") -> "DatasetInfo":
+        """This dataset as seen by a model whose forward reads `names` (model or privileged inputs,
+        in forward order); the new/repeat history stays the phone model's. None: unchanged."""
+        if not names:
+            return self
+        specs = {s.name: s for s in (*self.inputs, *self.privileged_inputs)}
+        missing = [n for n in names if n not in specs]
+        if missing:
+            raise KeyError(f"{', '.join(missing)} (this dataset has {', '.join(specs)})")
+        return self.model_copy(update={"inputs": tuple(specs[n] for n in names),
+                                       "history_input": self.history_input or self.inputs[0].name})
 
 
 @dataclass

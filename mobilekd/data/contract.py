@@ -22,7 +22,7 @@ def check_dataset(ds: Any, source: str) -> None:
         raise DataError(f"{where} returned a {type(ds).__name__}; expected a mobilekd.data.Dataset "
                         "(info, train, val, test)")
     info = ds.info
-    names = [s.name for s in info.inputs]
+    names = info.input_names()  # model inputs, then privileged (server-only) ones
     for split_name in ("train", "val", "test"):
         split = getattr(ds, split_name)
         at = f"{where}: {split_name}"
@@ -31,9 +31,10 @@ def check_dataset(ds: Any, source: str) -> None:
             raise DataError(f"{at}: expected a Split with inputs (dict of numpy arrays) and targets (numpy "
                             f"array), got inputs {type(inputs).__name__}, targets {type(targets).__name__}")
         if sorted(inputs) != sorted(names):
-            raise DataError(f"{at}: inputs are named {sorted(inputs)}; info.inputs names {names}")
+            raise DataError(f"{at}: inputs are named {sorted(inputs)}; info.inputs and info.privileged_inputs "
+                            f"name {names}")
         n = targets.shape[0] if targets.ndim else -1
-        for spec in info.inputs:
+        for spec in (*info.inputs, *info.privileged_inputs):
             arr = inputs[spec.name]
             if not isinstance(arr, np.ndarray):
                 raise DataError(f"{at}: input {spec.name!r} is a {type(arr).__name__}; expected a numpy array")

@@ -54,8 +54,9 @@ class OnlineRetailOptions(StrictModel):
     max_relevant: int | None = pydantic.Field(None, ge=1)
     max_train_examples: int | None = pydantic.Field(None, ge=1)  # seeded subsample, for speed
     max_customers: int | None = pydantic.Field(None, ge=1)  # the first N customers by id (tests)
-    # also build inputs["long_items"]: the last `long_history` lines (baselines over the full history;
-    # not a model input, so exporters and the teacher-output cache never see it)
+    # also build inputs["long_items"]: the last `long_history` lines, a privileged (server-only) input:
+    # the baselines over the full history and a teacher with `teacher.inputs: [long_items]` read it;
+    # the phone model, its exports and the bundle never do
     long_history: int | None = pydantic.Field(None, ge=1, le=20_000)
 
 
@@ -225,6 +226,10 @@ def build(df: pd.DataFrame, *, seed: int, opts: OnlineRetailOptions) -> Dataset:
         name="online_retail",
         task="ranking",
         inputs=(TensorSpec(name="items", dtype="int64", shape=(1, K), low=0, high=num_items),),
+        privileged_inputs=(() if opts.long_history is None else
+                           (TensorSpec(name="long_items", dtype="int64", shape=(1, opts.long_history), low=0,
+                                       high=num_items),)),
+        history_input="items",
         num_outputs=num_items,
         labels=tuple(v["stock_code"] for v in vocabulary),
         preprocessing={"input": "the customer's last K purchased item ids, oldest first, left-padded with 0",

@@ -24,34 +24,69 @@ INIT_STD = 0.05
 
 
 class RebuyPath(nn.Module):
-    """score(b) += Σ_j (w_j + r_b) [h_j = b]: a learned weight per history slot (recency) plus,
-    with `per_item`, a learned repeat propensity per item (refills are re-bought, gifts are not).
+    """The items already in the history, scored by how often and how recently they were bought.
 
-    Two forms, the same numbers: "scatter" (scatter_add of the slot weights into the score row)
+    counts="linear": score(b) += Σ_j (w_j + r_b) [h_j = b], a learned weight per history slot
+    (recency) plus, with `per_item`, a learned repeat propensity per item (refills are re-bought,
+    gifts are not).
+    counts="log": score(b) += Σ_h a_h log(1 + Σ_j w_hj [h_j = b]) + r_b [b in history], with slot
+    weights w_hj = exp(θ_h[bucket(j)]) shared by recency buckets (1, 2, 3-4, 5-8, ... lines back), so
+    a long history needs ~log2(K) numbers per head, not K. The saturating count is what makes
+    "re-buy your items" combine with popularity: on the full Online Retail data (K 100, no
+    embedding at all) it reaches test NDCG@10 0.294 where the linear count reaches 0.279 and the
+    parameter-free repeat rule 0.285. Heads start at different recency decays (head h halves its
+    weight every 2/h buckets), so they do not stay copies of each other.
+
+    Two index forms, the same numbers: "scatter" (scatter_add of the slot weights into the score row)
     and "equality" ((h_j == b) as a (B, K, items) 0/1 tensor, contracted with w by a matmul). Both
     export to ONNX (ScatterElements add / Equal+MatMul), ExecuTorch and CoreML; tests/models check
     each through all three. The padding id's row gets weight too, which nothing ranks."""
 
     def __init__(self, num_items: int, max_len: int, form: str = "scatter", init: float = 3.0,
-                 per_item: bool = True) -> None:
+                 per_item: bool = True, counts: str = "linear", heads: int = 2) -> None:
         super().__init__()
         if form not in ("scatter", "equality"):
             raise ValueError(f"rebuy form must be 'scatter' or 'equality', got {form!r}")
-        self.form = form
-        self.weight = nn.Parameter(torch.full((max_len,), float(init)))
+        if counts not in ("linear", "log"):
+            raise ValueError(f"rebuy counts must be 'linear' or 'log', got {counts!r}")
+        self.form, self.counts = form, counts
+        if counts == "linear":
+            self.weight = nn.Parameter(torch.full((max_len,), float(init)))
+        else:
+            recency = torch.arange(max_len - 1, -1, -1)  # slot j is K-1-j lines before the order
+            bucket = torch.floor(torch.log2(recency.double() + 1)).long()
+            self.register_buffer("bucket", bucket, persistent=False)
+            steps = torch.arange(int(bucket.max()) + 1, dtype=torch.float32)
+            self.theta = nn.Parameter(torch.stack([-0.35 * h * steps for h in range(heads)]))
+            self.scale = nn.Parameter(torch.full((heads,), 2.0))
         self.item = nn.Embedding(num_items, 1) if per_item else None
         if self.item is not None:
             nn.init.zeros_(self.item.weight)
         self.register_buffer("item_ids", torch.arange(num_items), persistent=False)
 
-    def forward(self, ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(scores.dtype).expand(ids.shape[0], -1)  # (B, K)
-        if self.item is not None:
-            w = w + self.item(ids)[..., 0].to(scores.dtype)
+    def _counts(self, ids: torch.Tensor, w: torch.Tensor, num_items: int, dtype: torch.dtype) -> torch.Tensor:
+        """(B, H, items): Σ_j w[b?, h, j] [ids_j = item] for slot weights w (B, H, K)."""
         if self.form == "scatter":
-            return scores.scatter_add(1, ids, w)
-        onehot = (ids[..., None] == self.item_ids).to(scores.dtype)  # (B, K, items)
-        return scores + torch.matmul(w[:, None, :], onehot)[:, 0]
+            index = ids[:, None, :].expand(-1, w.shape[1], -1)
+            return w.new_zeros(ids.shape[0], w.shape[1], num_items).scatter_add(2, index, w)
+        onehot = (ids[..., None] == self.item_ids).to(dtype)  # (B, K, items)
+        return torch.matmul(w, onehot)
+
+    def forward(self, ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        b, n = ids.shape[0], scores.shape[1]
+        if self.counts == "linear":
+            w = self.weight.to(scores.dtype).expand(b, -1)  # (B, K)
+            if self.item is not None:
+                w = w + self.item(ids)[..., 0].to(scores.dtype)
+            return scores + self._counts(ids, w[:, None, :], n, scores.dtype)[:, 0]
+        slot = torch.exp(self.theta.to(scores.dtype))[:, self.bucket]  # (H, K)
+        w = torch.cat([slot, torch.ones_like(slot[:1])], dim=0)  # + one unweighted row: presence
+        c = self._counts(ids, w[None].expand(b, -1, -1), n, scores.dtype)  # (B, H + 1, items)
+        heads = c.shape[1] - 1
+        out = scores + (self.scale.to(scores.dtype)[None, :, None] * torch.log(1.0 + c[:, :heads])).sum(dim=1)
+        if self.item is not None:
+            out = out + torch.clamp(c[:, heads], max=1.0) * self.item.weight[:, 0].to(scores.dtype)
+        return out
 
 
 def _tie(head: nn.Linear, items: nn.Embedding, std: float) -> None:
@@ -189,25 +224,37 @@ class PoolEncoder(nn.Module):
 
 class RecStudent(nn.Module):
     """Embedding + masked weighted mean-pool + MLP + tied linear head + re-buy path: only ops every
-    mobile runtime runs fast (gather, mul, sum, matmul, scatter-add or equality), about 53 k
-    parameters at dim 16 with the real catalogue."""
+    mobile runtime runs fast (gather, mul, sum, matmul, scatter-add or equality, log), about 53 k
+    parameters at dim 16 with the real catalogue.
+
+    pool_len / transition_len: the embedding pool and the `Transition` table read only the last that
+    many ids (a teacher fed a 2,000-line history pools its recent part; the re-buy path reads all)."""
 
     def __init__(self, num_items: int, max_len: int = 50, dim: int = 16, tied: bool = True,
                  rebuy: str | None = "scatter", dropout: float = 0.0, transition: bool = False,
-                 center: bool = False) -> None:
+                 center: bool = False, rebuy_counts: str = "linear", pool_len: int | None = None,
+                 transition_len: int | None = None) -> None:
         super().__init__()
-        self.encoder = PoolEncoder(num_items, max_len, dim, dropout)
+        self.pool_len = min(pool_len or max_len, max_len)
+        self.transition_len = min(transition_len or max_len, max_len)
+        self.encoder = PoolEncoder(num_items, self.pool_len, dim, dropout)
         self.head = (CenteredLinear if center else nn.Linear)(dim, num_items)  # center: see CenteredLinear
         if tied:
             _tie(self.head, self.encoder.items, INIT_STD)
-        self.rebuy = RebuyPath(num_items, max_len, rebuy) if rebuy else None
-        self.transition = Transition(num_items, max_len) if transition else None
+        self.rebuy = RebuyPath(num_items, max_len, rebuy, counts=rebuy_counts) if rebuy else None
+        self.transition = Transition(num_items, self.transition_len) if transition else None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        scores = self.head(self.encoder(ids))
+        scores = self.head(self.encoder(_last(ids, self.pool_len)))
         if self.transition is not None:
-            scores = scores + self.transition(ids)
+            scores = scores + self.transition(_last(ids, self.transition_len))
         return scores if self.rebuy is None else self.rebuy(ids, scores)
+
+
+def _last(ids: torch.Tensor, n: int) -> torch.Tensor:
+    """The last n history slots; the tensor itself when that is all of it (a full slice becomes an
+    `alias` node that coremltools cannot convert). Static at export: the branch is on the shape."""
+    return ids if n >= ids.shape[1] else ids[:, ids.shape[1] - n :]
 
 
 class TopKHead(nn.Module):
@@ -237,15 +284,21 @@ def build_sasrec_teacher(num_outputs: int, *, max_len: int = 50, dim: int = 64, 
 
 
 def build_rec_teacher(num_outputs: int, *, max_len: int = 50, dim: int = 128, dropout: float = 0.2,
-                      transition: bool = True, rebuy: str | None = "scatter") -> RecStudent:
+                      transition: bool = True, rebuy: str | None = "scatter", rebuy_counts: str = "linear",
+                      pool_len: int | None = None, transition_len: int | None = None) -> RecStudent:
     """The server's pooled teacher: wide (dim 128), dropout, the re-buy path and the item-to-item
-    `Transition` table no phone could hold (9.6 M numbers at 3,105 items)."""
-    return RecStudent(num_outputs, max_len=max_len, dim=dim, rebuy=rebuy, dropout=dropout, transition=transition)
+    `Transition` table no phone could hold (9.6 M numbers at 3,105 items). Fed the privileged long
+    history (`teacher.inputs: [long_items]`), `rebuy_counts: log` counts every earlier line while
+    the pool and the table read the last `pool_len` / `transition_len`."""
+    return RecStudent(num_outputs, max_len=max_len, dim=dim, rebuy=rebuy, dropout=dropout, transition=transition,
+                      rebuy_counts=rebuy_counts, pool_len=pool_len, transition_len=transition_len)
 
 
 def build_rec_student(num_outputs: int, *, max_len: int = 50, dim: int = 16, tied: bool = True,
-                      rebuy: str | None = "scatter", dropout: float = 0.0, center: bool = False) -> RecStudent:
+                      rebuy: str | None = "scatter", dropout: float = 0.0, center: bool = False,
+                      rebuy_counts: str = "linear") -> RecStudent:
     """Builder used by pipelines: num_outputs is the catalogue size (DatasetInfo.num_outputs).
-    center: score with the item rows centred (`CenteredLinear`): same rankings, int8-robust."""
+    center: score with the item rows centred (`CenteredLinear`): same rankings, int8-robust.
+    rebuy_counts: "log" scores history items by log(1 + recency-weighted count) (`RebuyPath`)."""
     return RecStudent(num_outputs, max_len=max_len, dim=dim, tied=tied, rebuy=rebuy, dropout=dropout,
-                      center=center)
+                      center=center, rebuy_counts=rebuy_counts)

@@ -16,6 +16,7 @@ import torch
 from pydantic import BaseModel
 
 from mobilekd.config import DistillConfig, TrainSettings
+from mobilekd.errors import ConfigError
 from mobilekd.context import ModelRef, RunContext
 from mobilekd.distill import ddp
 from mobilekd.distill.cache import LOGITS, cache_key, split_digest, teacher_outputs
@@ -78,7 +79,7 @@ def recovery_objective(ctx: RunContext) -> tuple[Objective, TrainSettings]:
     loss = KDLoss(distill.temperature, distill.alpha) if distill is not None else KDLoss()
     outputs = teacher_outputs(ctx.run_dir / ".cache" / "teacher-outputs",
                               cache_key(teacher_digest(ctx, teacher), split_digest(ds.train), []),
-                              teacher, ds.train, ds.info, [])
+                              teacher, ds.train, ctx.teacher_info(), [])
 
     def objective(model: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch.Tensor,
                   idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -109,10 +110,12 @@ def run(cfg: DistillConfig, ctx: RunContext) -> DistillResult:
     teacher = ctx.teacher()
     seed_everything(ctx.config.seed)  # the student's and adapters' initial weights come from the seed
     student = build_model(cfg.student, cfg.args, ds.info, key="distill.student")
+    tinfo = ctx.teacher_info()  # the teacher may read privileged inputs the student never sees
     example = tuple(torch.from_numpy(ds.train.inputs[s.name][:2]) for s in ds.info.inputs)
+    t_example = tuple(torch.from_numpy(ds.train.inputs[s.name][:2]) for s in tinfo.inputs)
     t_layers = [h.teacher for h in cfg.hints] + ([cfg.relation.teacher] if cfg.relation else [])
     s_layers = [h.student for h in cfg.hints] + ([cfg.relation.student] if cfg.relation else [])
-    t_shapes = probe_shapes(teacher, t_layers, example, key="distill.hints.teacher")
+    t_shapes = probe_shapes(teacher, t_layers, t_example, key="distill.hints.teacher")
     s_shapes = probe_shapes(student, s_layers, example, key="distill.hints.student")
     hints = [(h, HintLoss(s_shapes[h.student], t_shapes[h.teacher], h.weight)) for h in cfg.hints]
     relation = (cfg.relation, RKDLoss(cfg.relation.distance_weight, cfg.relation.angle_weight)) if cfg.relation else None
@@ -123,9 +126,12 @@ def run(cfg: DistillConfig, ctx: RunContext) -> DistillResult:
     cache_state = "off"
     if cfg.cache_teacher and not cfg.augment:
         outputs = teacher_outputs(ctx.run_dir / ".cache" / "teacher-outputs", cache_key(t_digest, d_digest, t_layers),
-                                  teacher, ds.train, ds.info, t_layers)
+                                  teacher, ds.train, tinfo, t_layers)
         source: Any = CachedTeacher(outputs, t_layers)
         cache_state = "hit" if outputs.hit else "built"
+    elif tinfo is not ds.info:
+        raise ConfigError("teacher.inputs: a teacher reading its own inputs is distilled from its cached outputs; "
+                          "set distill.cache_teacher: true and distill.augment: false")
     else:
         online = source = OnlineTeacher(teacher.to(ddp.device()), t_layers)
     resume = resume_path(ctx, "distill", cfg, t_digest, d_digest)

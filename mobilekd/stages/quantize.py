@@ -101,7 +101,7 @@ def _qat(ctx: RunContext, cfg: QuantizeConfig, student: Any, example: tuple[torc
     from torchao.quantization.pt2e import move_exported_model_to_train
 
     from mobilekd.compress import quantize as q
-    from mobilekd.distill.trainer import seed_everything, train_targets
+    from mobilekd.distill.trainer import batch_targets, seed_everything, train_targets
     from mobilekd.stages.distill import recovery_objective
 
     ds = ctx.dataset()
@@ -119,7 +119,8 @@ def _qat(ctx: RunContext, cfg: QuantizeConfig, student: Any, example: tuple[torc
             perm = torch.randperm(n, generator=gen)
             for i in range(0, n, settings.batch_size):
                 idx = perm[i : i + settings.batch_size]
-                loss, _ = objective(prepared, tuple(x[idx] for x in xs), ys[idx], idx)
+                y = batch_targets(ys, idx, ds.info.num_outputs)  # next-invoice rows -> distributions
+                loss, _ = objective(prepared, tuple(x[idx] for x in xs), y, idx)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

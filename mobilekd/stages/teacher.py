@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from mobilekd.config import TeacherConfig
 from mobilekd.context import ModelRef, RunContext
-from mobilekd.data import Dataset
+from mobilekd.data import Dataset, DatasetInfo
 from mobilekd.distill import ddp
 from mobilekd.distill.trainer import fit, seed_everything
 from mobilekd.errors import ModelError
@@ -42,7 +42,7 @@ def cross_entropy(model: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch
     return F.cross_entropy(model(*xs), y), {}
 
 
-def load_program(path: Path, ds: Dataset) -> torch.nn.Module:
+def load_program(path: Path, ds: Dataset, info: DatasetInfo) -> torch.nn.Module:
     """A torch.export program saved with torch.export.save; checked on one real example."""
     if not path.is_file():
         raise ModelError(f"teacher.checkpoint: program {path} not found")
@@ -51,22 +51,23 @@ def load_program(path: Path, ds: Dataset) -> torch.nn.Module:
     except (RuntimeError, ValueError, KeyError, OSError) as e:
         raise ModelError(f"teacher.checkpoint: cannot load torch.export program {path}: {e}") from None
     # a batch of 2: a program exported with a fixed batch of 1 cannot be trained against
-    example = tuple(torch.from_numpy(ds.train.inputs[s.name][:2]) for s in ds.info.inputs)
+    example = tuple(torch.from_numpy(ds.train.inputs[s.name][:2]) for s in info.inputs)
     try:
         out = module(*example)
     except (RuntimeError, ValueError, TypeError, AssertionError) as e:
         shapes = [tuple(x.shape) for x in example]
         raise ModelError(f"teacher.checkpoint: program {path} does not accept this dataset's inputs {shapes} "
                          f"(export it with a dynamic batch dimension): {e}") from None
-    if not isinstance(out, torch.Tensor) or out.shape[-1] != ds.info.num_outputs:
+    if not isinstance(out, torch.Tensor) or out.shape[-1] != info.num_outputs:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ModelError(f"teacher.checkpoint: program {path} returns {got}, expected (batch, {ds.info.num_outputs})")
+        raise ModelError(f"teacher.checkpoint: program {path} returns {got}, expected (batch, {info.num_outputs})")
     return module
 
 
 def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
     ddp.setup()
     ds = ctx.dataset()
+    info = ctx.teacher_info()  # privileged inputs (teacher.inputs) included
     history: list[dict[str, Any]] = []
     best = None
     out_dir = ctx.stage_dir("teacher")
@@ -75,16 +76,16 @@ def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
 
         return run_hf(cfg, cfg.hf, ctx)
     if cfg.checkpoint is not None and Path(cfg.checkpoint).suffix == ".pt2":
-        model = load_program(Path(cfg.checkpoint), ds)
+        model = load_program(Path(cfg.checkpoint), ds, info)
         path = out_dir / "teacher.pt2"
         if ddp.is_main():
             write_bytes(path, Path(cfg.checkpoint).read_bytes())
         ref = ModelRef(kind="program", path=ctx.rel(path))
         ctx.remember(ref, model)
-        return TeacherResult(model=ref, params=count_params(model), metrics=evaluate(model, ds.test, ds.info),
-                             val_metrics=evaluate(model, ds.val, ds.info), source="program")
+        return TeacherResult(model=ref, params=count_params(model), metrics=evaluate(model, ds.test, info),
+                             val_metrics=evaluate(model, ds.val, info), source="program")
     seed_everything(ctx.config.seed)  # initial weights come from the seed too
-    model = build_model(cfg.model, cfg.args, ds.info, key="teacher.model")
+    model = build_model(cfg.model, cfg.args, info, key="teacher.model")
     if cfg.checkpoint is not None:
         load_state(model, cfg.checkpoint, key="teacher.checkpoint")
         source = "checkpoint"
@@ -92,7 +93,7 @@ def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
         source = "pretrained"
     else:
         resume = resume_path(ctx, "teacher", cfg)
-        fitted = fit(model, ds.train, ds.val, ds.info, cfg, objective=cross_entropy, seed=ctx.config.seed,
+        fitted = fit(model, ds.train, ds.val, info, cfg, objective=cross_entropy, seed=ctx.config.seed,
                      reporter=ctx.reporter, desc="teacher epochs", resume=resume)
         history, best, source = fitted.history, fitted.best_epoch, "trained"
         if ddp.is_main():
@@ -104,5 +105,5 @@ def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
     ref = ModelRef(kind="state_dict", path=ctx.rel(path), name=cfg.model, args=cfg.args)
     if ddp.is_main():  # other processes load rank 0's file, so every process distills from one teacher
         ctx.remember(ref, model.eval())
-    return TeacherResult(model=ref, params=count_params(model), metrics=evaluate(model, ds.test, ds.info),
-                         val_metrics=evaluate(model, ds.val, ds.info), history=history, best_epoch=best, source=source)
+    return TeacherResult(model=ref, params=count_params(model), metrics=evaluate(model, ds.test, info),
+                         val_metrics=evaluate(model, ds.val, info), history=history, best_epoch=best, source=source)

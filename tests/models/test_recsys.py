@@ -52,6 +52,28 @@ def test_rebuy_path_by_hand(form):
     assert out.tolist() == [[1.0, 0.0, 4.0, 25.0, 0.0]]
 
 
+@pytest.mark.parametrize("form", ["scatter", "equality"])
+def test_log_rebuy_path_by_hand(form):
+    path = RebuyPath(5, 4, form, counts="log", heads=1)
+    # slots 0..3 are 3, 2, 1, 0 lines back: recency buckets floor(log2(r + 1)) = 2, 1, 1, 0
+    assert path.bucket.tolist() == [2, 1, 1, 0]
+    with torch.no_grad():
+        path.theta.copy_(torch.log(torch.tensor([[1.0, 2.0, 3.0]])))  # bucket weights 1, 2, 3
+        path.scale.fill_(1.0)
+        path.item.weight[3] = 10.0
+    out = path(torch.tensor([[0, 3, 3, 2]]), torch.zeros(1, 5))
+    # slot weights 3, 2, 2, 1: id 0 counts 3 -> log 4; item 3 counts 2 + 2 -> log 5, plus its
+    # propensity 10 once (it is in the history); item 2 counts 1 -> log 2; items 1 and 4 nothing
+    want = torch.tensor([[np.log(4.0), 0.0, np.log(2.0), np.log(5.0) + 10.0, 0.0]])
+    torch.testing.assert_close(out, want.float())
+
+
+def test_log_rebuy_heads_start_apart():
+    """Identical heads would get identical gradients and stay copies: head h starts with a steeper decay."""
+    path = RebuyPath(5, 64, counts="log", heads=2)
+    assert path.theta[0].abs().max() == 0 and (path.theta[1, 1:] < path.theta[1, :-1]).all()
+
+
 def test_param_counts():
     teacher = sum(p.numel() for p in build_sasrec_teacher(N).parameters())
     student = sum(p.numel() for p in build_rec_student(N).parameters())
@@ -91,8 +113,9 @@ def test_topk_excludes_pad_and_unknown():
     np.testing.assert_array_equal(ids.numpy(), torch.topk(student(_ids())[:, 2:], 10).indices.numpy() + 2)
 
 
-@pytest.mark.parametrize("form", ["scatter", "equality"])
-def test_student_runs_in_mobile_runtimes(tmp_path, form):
+@pytest.mark.parametrize("form,counts", [("scatter", "linear"), ("equality", "linear"), ("scatter", "log"),
+                                         ("equality", "log")])
+def test_student_runs_in_mobile_runtimes(tmp_path, form, counts):
     """The re-buy path in both forms through all three exporters: ONNX Runtime and ExecuTorch
     (XNNPACK) reproduce the eager scores, repeats included; CoreML converts."""
     ort = pytest.importorskip("onnxruntime")
@@ -100,9 +123,12 @@ def test_student_runs_in_mobile_runtimes(tmp_path, form):
     from executorch.exir import to_edge_transform_and_lower
     from executorch.runtime import Runtime
 
-    student = build_rec_student(N, rebuy=form).eval()
+    student = build_rec_student(N, rebuy=form, rebuy_counts=counts).eval()
     with torch.no_grad():
-        student.rebuy.weight.copy_(torch.linspace(0.5, 3.0, K))
+        if counts == "linear":
+            student.rebuy.weight.copy_(torch.linspace(0.5, 3.0, K))
+        else:
+            student.rebuy.theta.normal_()
         student.rebuy.item.weight.normal_()
     x = _ids()[:1].clone()
     x[0, -3:] = x[0, -4]  # one item bought four times: the re-buy path must count it

@@ -68,3 +68,18 @@ def test_recipe_runs_end_to_end_on_a_slice(tmp_path: Path):
     # Size budgets hold at any data size: the int8 student of a 300-customer catalogue is far below 1 MB.
     sizes = [c for c in s["gate"]["checks"] if c["name"].startswith("bytes")]
     assert sizes and all(c["passed"] for c in sizes)
+
+
+@pytest.mark.skipif(shared_datasets() is None or not (shared_datasets() / "online-retail").is_dir(),
+                    reason="needs the shared datasets folder with online-retail/ (../shared/datasets or $MOBILEKD_DATA_DIR)")
+def test_qat_trains_on_whole_next_invoices(tmp_path: Path):
+    """QAT fine-tunes with the KD loss against next-invoice targets: each (B, R) row of item ids
+    becomes the invoice's distribution, as in the distill stage (raw rows used to crash the loss)."""
+    later_off = [f"{stage}=null" for stage in ("export", "verify", "bench", "gate", "bundle")]
+    cfg = load_pipeline(RECIPE, SHRINK + later_off + ["quantize.executorch={scheme: qat}", "quantize.qat_epochs=1",
+                                                     "quantize.onnx=null", "quantize.coreml=null",
+                                                     "quantize.sensitivity=false"])
+    s = run_pipeline(cfg, run_dir=tmp_path / "run", data_dir=shared_datasets()).summary
+    assert s["stages"]["quantize"]["status"] == "ran"
+    m = s["models"]["student_int8"]["metrics"]
+    assert 0.0 < m["ndcg@10"] <= 1.0 and "ndcg@10_new" in m
