@@ -181,7 +181,7 @@ def scopes_by_node_name(model: nn.Module, example: tuple[torch.Tensor, ...]) -> 
         program = export_program(model, example, target="onnx")
     except ExportError:
         return {}
-    out = {}
+    out: dict[str, str] = {}
     for node in program.graph.nodes:
         if node.op == "call_function":
             stack = node.meta.get("nn_module_stack") or {}
@@ -192,12 +192,13 @@ def scopes_by_node_name(model: nn.Module, example: tuple[torch.Tensor, ...]) -> 
 def _scope_by_name(name: str, fallback: dict[str, str]) -> str:
     """The scope of the longest exporter node name that `name` is, or extends with `_` and a
     letter (`node_linear_Add` extends `node_linear`; `node_relu_1` is another node than `node_relu`)."""
-    best = ""
-    for base in fallback:
-        extends = name.startswith(base + "_") and not name[len(base) + 1 : len(base) + 2].isdigit()
-        if (name == base or extends) and len(base) > len(best):
-            best = base
-    return fallback.get(best, "")
+    if name in fallback:
+        return fallback[name]
+    cuts = [i for i, ch in enumerate(name) if ch == "_" and not name[i + 1 : i + 2].isdigit()]
+    for i in reversed(cuts):  # longest base first
+        if name[:i] in fallback:
+            return fallback[name[:i]]
+    return ""
 
 
 def _within(scope: str, module: str) -> bool:
