@@ -101,7 +101,7 @@ def export_command(source: str, inputs: list[str], formats: list[Format], out: P
 
     def check(exported: ExportedModel, precision: str) -> Parity:
         return verify_file(exported, refs[0], feeds, task=task, k=k, inputs_kind=kind, extra_references=extra,
-                           tolerance=DEFAULT_TOLERANCES[precision], model=flat if precision == "fp32" else None)
+                           tolerance=DEFAULT_TOLERANCES[precision], model=flat)
 
     fp32: dict[str, ExportedModel] = {}
     for fmt in formats:

@@ -3,9 +3,10 @@
 - at export time, `explain_failure` turns a converter's exception about an operator into an
   ExportError naming the operator, the module it comes from (torch.export's `nn_module_stack`)
   and what to try;
-- at verify time, `find_divergence` exposes the intermediate outputs of an ONNX graph, matches them
-  with PyTorch leaf-module outputs (forward hooks) through the module scope the exporter records
-  on every ONNX node, and names the first layer whose error jumps.
+- at verify time, `find_divergence` exposes the intermediate outputs of an ONNX graph (fp32, or
+  int8 from ONNX Runtime's quantizer), matches them with PyTorch leaf-module outputs (forward hooks)
+  through the module scope the exporter records on every ONNX node, and names the first layer
+  whose error jumps. ExecuTorch files: mobilekd.export.divergence_executorch.
 """
 
 from __future__ import annotations
@@ -114,17 +115,25 @@ def explain_failure(error: BaseException, target: Target,
 
 JUMP_FACTOR = 10.0  # a layer "jumps" when its error is 10x the worst error before it...
 JUMP_FLOOR = 1e-3  # ...and above this relative error (fp32 kernels differ by ~1e-6)
+# int8 against the float model: every layer carries quantisation noise (0-5% relative on the tiny
+# nets of tests/export, static and dynamic, growing smoothly layer to layer), so a jump needs 25%
+# relative error and 4x the worst error before it; a wrong weight or scale gives far more at once.
+INT8_JUMP_FACTOR = 4.0
+INT8_JUMP_FLOOR = 0.25
+QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger",
+                           "ConvInteger", "QLinearConv", "QLinearMatMul", "QGemm"})
 
 
-def onnx_module_outputs(proto: Any) -> list[tuple[str, str]]:
+def onnx_module_outputs(proto: Any, fallback: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """(module path, ONNX value) pairs in graph order: for each module scope recorded by the
     exporter (node metadata `pkg.torch.onnx.name_scopes`), the last value computed inside it that
-    is used outside it, i.e. the module's output."""
+    is used outside it, i.e. the module's output. `fallback` (exporter node name -> scope) scopes
+    the nodes that lost their metadata, by name (see `scopes_by_node_name`)."""
     scope_of: dict[str, str] = {}
     order: list[tuple[str, str]] = []
     consumers: dict[str, list[str]] = {}
     for node in proto.graph.node:
-        scope = _scope(node)
+        scope = _scope(node) or (_scope_by_name(node.name, fallback) if fallback else "")
         for value in node.input:
             consumers.setdefault(value, []).append(scope)
         for value in node.output:
@@ -158,6 +167,40 @@ def _scope(node: Any) -> str:
     return ""
 
 
+def is_quantized(proto: Any) -> bool:
+    """Whether an ONNX graph computes in int8 (QDQ pairs or integer kernels)."""
+    return any(n.op_type in QUANTIZED_OPS for n in proto.graph.node)
+
+
+def scopes_by_node_name(model: nn.Module, example: tuple[torch.Tensor, ...]) -> dict[str, str]:
+    """`node_<fx name>` -> module path of every torch.export node inside a module. ONNX Runtime's
+    quantizer replaces a Gemm/MatMul by new nodes without metadata, but names them after the node
+    it replaced (`node_linear_MatMul_quant`, `node_linear_Add`), and the exporter names that node
+    after the torch.export node (`node_linear`), whose nn_module_stack gives the module."""
+    try:
+        program = export_program(model, example, target="onnx")
+    except ExportError:
+        return {}
+    out: dict[str, str] = {}
+    for node in program.graph.nodes:
+        if node.op == "call_function":
+            stack = node.meta.get("nn_module_stack") or {}
+            out[f"node_{node.name}"] = list(stack.values())[-1][0] if stack else ""  # "" : outside modules
+    return out
+
+
+def _scope_by_name(name: str, fallback: dict[str, str]) -> str:
+    """The scope of the longest exporter node name that `name` is, or extends with `_` and a
+    letter (`node_linear_Add` extends `node_linear`; `node_relu_1` is another node than `node_relu`)."""
+    if name in fallback:
+        return fallback[name]
+    cuts = [i for i, ch in enumerate(name) if ch == "_" and not name[i + 1 : i + 2].isdigit()]
+    for i in reversed(cuts):  # longest base first
+        if name[:i] in fallback:
+            return fallback[name[:i]]
+    return ""
+
+
 def _within(scope: str, module: str) -> bool:
     return scope == module or scope.startswith(module + ".")
 
@@ -165,13 +208,30 @@ def _within(scope: str, module: str) -> bool:
 def find_divergence(model: nn.Module, onnx_path: Any, feed: dict[str, np.ndarray], *,
                     input_names: Sequence[str]) -> str | None:
     """Name the first module (`path (Class)`) whose ONNX output departs from PyTorch's on `feed`,
-    or None when no module output can be matched (e.g. a quantized graph without scope metadata)."""
+    or None when no layer jumps or no module output can be matched.
+
+    An int8 file (ONNX Runtime's quantizer) is compared with the float PyTorch model, not with the
+    PT2E fake-quantized one: PT2E's XNNPACKQuantizer picks its own scales and layers, so the two
+    int8 models differ by quantizer disagreement, not by a fault, while the float model is what
+    the file approximates. Quantisation noise grows smoothly from layer to layer; a wrong weight,
+    scale or kernel makes a step, hence the int8 thresholds (INT8_JUMP_FLOOR, INT8_JUMP_FACTOR).
+    The file's float intermediate values (a Gemm's output before its QuantizeLinear) are read, so
+    each module's output is the int8 arithmetic up to that point."""
     import onnx
     import onnxruntime as ort
 
     proto = onnx.load(str(onnx_path))
+    quantized = is_quantized(proto)
+    floor, factor = (INT8_JUMP_FLOOR, INT8_JUMP_FACTOR) if quantized else (JUMP_FLOOR, JUMP_FACTOR)
+    fallback = None
+    if quantized:
+        example = tuple(torch.from_numpy(np.ascontiguousarray(feed[n])) for n in input_names)
+        fallback = scopes_by_node_name(model, example)
     modules = dict(model.named_modules())
-    pairs = [(m, v) for m, v in onnx_module_outputs(proto) if m in modules]
+    if quantized:  # the quantizer drops a ReLU before a uint8 QuantizeLinear, so a block's last
+        # value can be its pre-activation: only leaf modules are matched
+        modules = {n: m for n, m in modules.items() if next(m.children(), None) is None}
+    pairs = [(m, v) for m, v in onnx_module_outputs(proto, fallback) if m in modules]
     if not pairs:
         return None
     torch_out = _module_outputs(model, feed, input_names, {m for m, _ in pairs})
@@ -187,14 +247,25 @@ def find_divergence(model: nn.Module, onnx_path: Any, feed: dict[str, np.ndarray
     session = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     values = dict(zip(names, session.run(None, feed)))
+    errors = [(module, relative_error(torch_out[module], values[value])) for module, value in pairs
+              if torch_out[module].size == values[value].size and values[value].dtype.kind == "f"]
+    first = first_jump(errors, floor=floor, factor=factor)
+    return f"{first} ({type(modules[first]).__name__})" if first else None
+
+
+def relative_error(reference: np.ndarray, actual: np.ndarray) -> float:
+    """max |a - r| / max |r|: one scale-free number per layer output."""
+    ref = np.asarray(reference, dtype=np.float64)
+    got = np.asarray(actual, dtype=np.float64).reshape(ref.shape)
+    return float(np.abs(got - ref).max() / max(float(np.abs(ref).max()), 1e-12))
+
+
+def first_jump(errors: Sequence[tuple[str, float]], *, floor: float, factor: float) -> str | None:
+    """The first layer whose error is above `floor` and `factor` times the worst error before it."""
     worst = 0.0
-    for module, value in pairs:
-        ref, got = torch_out[module], values[value]
-        if ref.size != got.size:
-            continue
-        err = float(np.abs(got.reshape(ref.shape) - ref).max() / max(float(np.abs(ref).max()), 1e-12))
-        if err > JUMP_FLOOR and err > JUMP_FACTOR * worst:
-            return f"{module} ({type(modules[module]).__name__})"
+    for layer, err in errors:
+        if err > floor and err > factor * worst:
+            return layer
         worst = max(worst, err)
     return None
 

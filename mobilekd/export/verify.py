@@ -109,7 +109,8 @@ def verify_file(exported: ExportedModel, reference: Reference, feeds: Sequence[d
     """Run `exported` on each batch-1 feed and compare with `reference` (a callable on one feed, or
     the (N, C) reference outputs) on its first output; `extra_references` (output name -> stacked
     reference) checks the file's other outputs as features (error and cosine bounds). With `model`
-    given, a failing ONNX file is searched for the first layer that diverges."""
+    (the float PyTorch model) given, a failing file is searched for the first layer that diverges
+    (`diverging_layer`)."""
     if not feeds:
         raise DataError(f"verify {exported.path}: no feeds given; pass at least one sample")
     base = dict(tolerance=tolerance, inputs=inputs_kind)
@@ -134,14 +135,29 @@ def verify_file(exported: ExportedModel, reference: Reference, feeds: Sequence[d
     base["outputs"] = extra
     if not broken:
         return Parity(status="passed", reason=note, metrics=metrics, **base)
-    diverges_at = None
-    if model is not None and exported.format == "onnx":
-        from mobilekd.export.divergence import find_divergence
-
-        diverges_at = find_divergence(model, exported.path, feeds[0], input_names=names)
+    diverges_at = diverging_layer(exported, model, feeds[0]) if model is not None else None
     reason = "; ".join(broken) + (f"; first diverging layer: {diverges_at}" if diverges_at else "")
     return Parity(status="failed", reason=(reason + (f" ({note})" if note else "")), metrics=metrics,
                   diverges_at=diverges_at, **base)
+
+
+def diverging_layer(exported: ExportedModel, model: nn.Module, feed: dict[str, np.ndarray]) -> str | None:
+    """`path (Class)` of the first layer where `exported` departs from the float `model` on `feed`:
+    ONNX files fp32 and int8 (intermediate outputs of the file), fp32 .pte files (prefixes lowered
+    the exporter's way). None for the others: an int8 .pte's exact reference is the PT2E program,
+    not the float model, and CoreML does not run here."""
+    names = [s.name for s in exported.inputs]
+    if exported.format == "onnx":
+        from mobilekd.export.divergence import find_divergence
+
+        return find_divergence(model, exported.path, feed, input_names=names)
+    if exported.format == "executorch" and exported.variant == "fp32":
+        from mobilekd.export.divergence_executorch import find_executorch_divergence
+        from mobilekd.export.types import ExecuTorchOptions
+
+        options = ExecuTorchOptions(backend=exported.details.get("backend", "xnnpack"))
+        return find_executorch_divergence(model, feed, exported.inputs, options=options)
+    return None
 
 
 def _other_outputs(exported: ExportedModel, runs: Sequence[list[np.ndarray]], references: dict[str, np.ndarray],
