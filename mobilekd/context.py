@@ -87,7 +87,8 @@ class RunContext:
                 split.reference["teacher"] = np.load(self.path(rel), mmap_mode="r")
         return ds
 
-    def load_model(self, ref: ModelRef, key: str) -> nn.Module:
+    def load_model(self, ref: ModelRef, key: str, info: DatasetInfo | None = None) -> nn.Module:
+        """The model behind `ref`, built for `info` (default the dataset's: the phone model's inputs)."""
         memo_key = f"model:{ref.path}"
         if memo_key not in self._memo:
             if ref.kind == "hf":
@@ -101,7 +102,7 @@ class RunContext:
             else:
                 from mobilekd.models import build_model, load_state
 
-                model = build_model(ref.name or "", ref.args, self.dataset().info, key=key)
+                model = build_model(ref.name or "", ref.args, info or self.dataset().info, key=key)
                 self._memo[memo_key] = load_state(model, self.path(ref.path), key=key).eval()
         return self._memo[memo_key]
 
@@ -115,7 +116,7 @@ class RunContext:
             raise ConfigError(f"teacher.inputs: no input {e.args[0]}") from None
 
     def teacher(self) -> nn.Module:
-        return self.load_model(self.require("teacher", "teacher").model, "teacher")
+        return self.load_model(self.require("teacher", "teacher").model, "teacher", self.teacher_info())
 
     def student_ref(self) -> tuple[str, ModelRef]:
         """The newest float student: pruned if pruning ran, else distilled, else the teacher."""

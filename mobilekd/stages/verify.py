@@ -37,7 +37,8 @@ def test_feeds(ctx: RunContext, samples: int) -> tuple[list[dict], object]:
     """Batch-1 feeds of the first `samples` held-out test rows, and that slice of the split."""
     ds = ctx.dataset()
     part = ds.test.take(slice(0, min(samples, len(ds.test))))
-    feeds = [{k: v[i : i + 1] for k, v in part.inputs.items()} for i in range(len(part))]
+    names = [s.name for s in ds.info.inputs]  # the phone model's inputs, never the privileged ones
+    feeds = [{k: part.inputs[k][i : i + 1] for k in names} for i in range(len(part))]
     return feeds, part
 
 
@@ -77,5 +78,5 @@ def file_metrics(a: ExportedModel, ctx: RunContext) -> dict[str, float]:
     ds = ctx.dataset()
     names = [s.name for s in a.inputs]
     session = open_runtime(a.format, ctx.path(a.path), input_names=names)
-    rows = [session.run({k: v[i : i + 1] for k, v in ds.test.inputs.items()})[0] for i in range(len(ds.test))]
+    rows = [session.run({k: ds.test.inputs[k][i : i + 1] for k in names})[0] for i in range(len(ds.test))]
     return metrics(np.concatenate([np.asarray(r).reshape(1, -1) for r in rows]), ds.test, ds.info)

@@ -3,7 +3,9 @@ import pandas as pd
 import pytest
 
 from mobilekd.data import online_retail as ore
+from mobilekd.data.contract import check_dataset
 from mobilekd.errors import ConfigError, DataError
+from mobilekd.evaluate import metrics
 
 A, B, C, D, E = "10001", "10002", "10003", "10004", "10005"
 
@@ -75,6 +77,27 @@ def test_uncapped_targets_and_long_history():
     assert ds.test.inputs["long_items"].tolist() == [[3, 2, 2, 4, 3, 1]]
     assert ds.val.inputs["long_items"].tolist() == [[0, 0, 3, 2, 2, 4]]
     assert ds.extras["examples"]["test_relevant_cut"] == 0
+    # long_items is privileged: declared for a teacher to name, never a phone model's input
+    assert [x.name for x in ds.info.inputs] == ["items"]
+    (long_spec,) = ds.info.privileged_inputs
+    assert (long_spec.name, long_spec.shape) == ("long_items", (1, 6)) and ds.info.history_input == "items"
+    check_dataset(ds, "online_retail")  # the contract accepts the declared privileged input
+
+
+def test_teacher_view_reads_privileged_input_but_keeps_the_phone_history():
+    """info.view(["long_items"]): a teacher's forward reads the long history, while new/repeat
+    items are still split by the phone's own 2-line history (the same metric for every model)."""
+    ds = ore.build(_lines(), seed=0, opts=ore.OnlineRetailOptions(history=2, min_count=2, long_history=6))
+    view = ds.info.view(["long_items"])
+    assert [x.name for x in view.inputs] == ["long_items"] and view.history_input == "items"
+    assert ds.info.view(None) is ds.info
+    with pytest.raises(KeyError, match="nope"):
+        ds.info.view(["nope"])
+    # test customer: history [3, 1] (phone), next invoice {4}; item 4 is in long_items only, so it is new
+    scores = np.zeros((1, ds.info.num_outputs), np.float32)
+    scores[0, 4] = 1.0
+    m = metrics(scores, ds.test, view)
+    assert m["ndcg@10_new"] == pytest.approx(1.0) and m["ndcg@10"] == pytest.approx(1.0)
 
 
 def test_real_slice(shared_data_dir):
