@@ -15,6 +15,7 @@ than `min_count` training invoices), 2.. the vocabulary by training popularity.
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -126,76 +127,105 @@ def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     return df, report
 
 
-def build(df: pd.DataFrame, *, seed: int, opts: OnlineRetailOptions) -> Dataset:
-    """Cleaned lines -> vocabulary and train/val/test examples (see the module docstring)."""
-    cleaned, report = clean(df)
+@dataclass
+class _Timeline:
+    """Cleaned lines in each customer's invoice order, as flat per-line arrays."""
+
+    frame: pd.DataFrame
+    codes: np.ndarray  # stock code per line
+    cust_start: np.ndarray  # True on a customer's first line
+    inv_start: np.ndarray  # True on an invoice's first line
+    starts: np.ndarray  # index of the line's customer's first line
+    role: np.ndarray  # 0 train, 1 val, 2 test (by the invoice's position in its customer's timeline)
+
+    @property
+    def inv_starts(self) -> np.ndarray:
+        return np.flatnonzero(self.inv_start)
+
+    @property
+    def inv_ends(self) -> np.ndarray:  # an invoice runs to the next invoice start (or the end)
+        return np.r_[self.inv_starts[1:], len(self.codes)]
+
+
+def _timeline(cleaned: pd.DataFrame, max_customers: int | None) -> _Timeline:
+    """Order lines by customer, invoice time, invoice number, file order; mark each invoice's role."""
     d = cleaned.assign(_line=np.arange(len(cleaned)))
-    if opts.max_customers is not None:
-        keep = np.sort(d["CustomerID"].unique())[: opts.max_customers]
+    if max_customers is not None:
+        keep = np.sort(d["CustomerID"].unique())[:max_customers]
         d = d[d["CustomerID"].isin(keep)]
-    # Invoice order per customer: first timestamp, then invoice number; lines keep file order.
     inv_date = d.groupby("InvoiceNo")["InvoiceDate"].transform("min")
     d = d.assign(_date=inv_date).sort_values(["CustomerID", "_date", "InvoiceNo", "_line"], kind="stable")
     cust = d["CustomerID"].to_numpy()
     invoice = d["InvoiceNo"].astype(str).to_numpy()
-    codes = d["StockCode"].astype(str).to_numpy()
-    n = len(d)
     cust_start = np.r_[True, cust[1:] != cust[:-1]]
     inv_start = np.r_[True, (invoice[1:] != invoice[:-1]) | (cust[1:] != cust[:-1])]
     cust_id = np.cumsum(cust_start) - 1
     inv_rank = np.cumsum(inv_start) - 1  # global invoice index, increasing within a customer
-    first_inv = inv_rank[cust_start][cust_id]
     n_inv = np.bincount(cust_id, weights=inv_start).astype(np.int64)[cust_id]
-    pos_inv = inv_rank - first_inv  # 0-based invoice position within the customer
+    pos_inv = inv_rank - inv_rank[cust_start][cust_id]  # 0-based invoice position within the customer
     heldout = n_inv >= 3
-    role = np.zeros(n, dtype=np.int8)  # 0 train, 1 val, 2 test
+    role = np.zeros(len(d), dtype=np.int8)
     role[heldout & (pos_inv == n_inv - 2)] = 1
     role[heldout & (pos_inv == n_inv - 1)] = 2
+    return _Timeline(d, d["StockCode"].astype(str).to_numpy(), cust_start, inv_start,
+                     np.flatnonzero(cust_start)[cust_id], role)
 
-    # Vocabulary from the training lines only (one count per invoice, since repeats were collapsed).
-    counts = pd.Series(codes[role == 0]).value_counts()
-    counts = counts[counts >= opts.min_count]
+
+def _vocabulary(tl: _Timeline, min_count: int) -> tuple[list[str], np.ndarray]:
+    """Codes by training popularity (one count per invoice: repeats were collapsed), and each
+    line's id: 2.. for those codes, UNK for the rest."""
+    counts = pd.Series(tl.codes[tl.role == 0]).value_counts()
+    counts = counts[counts >= min_count]
     order = sorted(counts.index, key=lambda c: (-int(counts[c]), c))
     index = {c: i + 2 for i, c in enumerate(order)}
-    ids = np.fromiter((index.get(c, UNK) for c in codes), dtype=np.int64, count=n)
-    num_items = len(order) + 2
+    return order, np.fromiter((index.get(c, UNK) for c in tl.codes), dtype=np.int64, count=len(tl.codes))
 
-    K = opts.history
-    starts = np.flatnonzero(cust_start)[cust_id]
-    inv_starts = np.flatnonzero(inv_start)
-    inv_ends = np.r_[inv_starts[1:], n]  # an invoice runs to the next invoice start (or the end)
 
-    def histories(pos: np.ndarray, length: int) -> np.ndarray:
-        """Left-padded last `length` ids before each global position, within its customer."""
-        idx = pos[:, None] - length + np.arange(length)[None, :]
-        valid = idx >= starts[pos][:, None]
-        return np.where(valid, ids[np.clip(idx, 0, None)], PAD).astype(np.int64)
+def _histories(tl: _Timeline, ids: np.ndarray, pos: np.ndarray, length: int) -> np.ndarray:
+    """Left-padded last `length` ids before each global position, within its customer."""
+    idx = pos[:, None] - length + np.arange(length)[None, :]
+    valid = idx >= tl.starts[pos][:, None]
+    return np.where(valid, ids[np.clip(idx, 0, None)], PAD).astype(np.int64)
 
-    def boundaries(r: int, subsample: int | None) -> tuple[Split, int, int, int]:
-        """One example per invoice of role r that has history: (history, the invoice's items)."""
-        which = np.flatnonzero((role[inv_starts] == r) & ~cust_start[inv_starts])
-        rel = [list(dict.fromkeys(int(v) for v in ids[inv_starts[i] : inv_ends[i]] if v != UNK)) for i in which]
-        keep = np.array([bool(x) for x in rel], dtype=bool)
-        kept = which[keep] if len(which) else which
-        n_all = len(kept)
-        if subsample is not None and n_all > subsample:
-            kept = np.sort(np.random.default_rng(seed).choice(kept, size=subsample, replace=False))
-        rows = [rel[j] for j in np.searchsorted(which, kept)]
-        cap = opts.max_relevant
-        width = max([len(x) for x in rows] + [1]) if cap is None else cap
-        y = np.full((len(kept), width), -1, dtype=np.int64)
-        for i, x in enumerate(rows):
-            y[i, : min(len(x), width)] = x[:width]
-        first = inv_starts[kept]
-        inputs = {"items": histories(first, K)}
-        if opts.long_history is not None:
-            inputs["long_items"] = histories(first, opts.long_history)
-        cut = sum(max(0, len(x) - width) for x in rows)
-        return Split(inputs, y), int((~keep).sum()), n_all, cut
 
-    train, train_empty, n_train_all, train_cut = boundaries(0, opts.max_train_examples)
-    val, val_empty, _, val_cut = boundaries(1, None)
-    test, test_empty, _, test_cut = boundaries(2, None)
+def _boundaries(tl: _Timeline, ids: np.ndarray, r: int, opts: OnlineRetailOptions, seed: int,
+                subsample: int | None) -> tuple[Split, int, int, int]:
+    """One example per invoice of role r that has history: (history, the invoice's items).
+    Returns the split, invoices dropped for holding only unknown items, examples before any
+    subsample, and relevant items cut by max_relevant."""
+    inv_starts, inv_ends = tl.inv_starts, tl.inv_ends
+    which = np.flatnonzero((tl.role[inv_starts] == r) & ~tl.cust_start[inv_starts])
+    rel = [list(dict.fromkeys(int(v) for v in ids[inv_starts[i] : inv_ends[i]] if v != UNK)) for i in which]
+    keep = np.array([bool(x) for x in rel], dtype=bool)
+    kept = which[keep] if len(which) else which
+    n_all = len(kept)
+    if subsample is not None and n_all > subsample:
+        kept = np.sort(np.random.default_rng(seed).choice(kept, size=subsample, replace=False))
+    rows = [rel[j] for j in np.searchsorted(which, kept)]
+    cap = opts.max_relevant
+    width = max([len(x) for x in rows] + [1]) if cap is None else cap
+    y = np.full((len(kept), width), -1, dtype=np.int64)
+    for i, x in enumerate(rows):
+        y[i, : min(len(x), width)] = x[:width]
+    first = inv_starts[kept]
+    inputs = {"items": _histories(tl, ids, first, opts.history)}
+    if opts.long_history is not None:
+        inputs["long_items"] = _histories(tl, ids, first, opts.long_history)
+    cut = sum(max(0, len(x) - width) for x in rows)
+    return Split(inputs, y), int((~keep).sum()), n_all, cut
+
+
+def build(df: pd.DataFrame, *, seed: int, opts: OnlineRetailOptions) -> Dataset:
+    """Cleaned lines -> vocabulary and train/val/test examples (see the module docstring)."""
+    cleaned, report = clean(df)
+    tl = _timeline(cleaned, opts.max_customers)
+    order, ids = _vocabulary(tl, opts.min_count)
+    num_items, K, n = len(order) + 2, opts.history, len(tl.codes)
+    index = {c: i + 2 for i, c in enumerate(order)}
+    train, train_empty, n_train_all, train_cut = _boundaries(tl, ids, 0, opts, seed, opts.max_train_examples)
+    val, val_empty, _, val_cut = _boundaries(tl, ids, 1, opts, seed, None)
+    test, test_empty, _, test_cut = _boundaries(tl, ids, 2, opts, seed, None)
+    d, codes, cust_start, inv_start = tl.frame, tl.codes, tl.cust_start, tl.inv_start
     descriptions = _descriptions(d)
     vocabulary = [{"id": PAD, "stock_code": "<pad>", "description": "padding"},
                   {"id": UNK, "stock_code": "<unk>", "description": f"item seen in < {opts.min_count} training invoices"}]
@@ -203,7 +233,7 @@ def build(df: pd.DataFrame, *, seed: int, opts: OnlineRetailOptions) -> Dataset:
     n_cust = int(cust_start.sum())
     stats = {
         "customers": n_cust,
-        "customers_train_only": int((np.bincount(cust_id, weights=inv_start) < 3).sum()),
+        "customers_train_only": int((np.bincount(np.cumsum(cust_start) - 1, weights=inv_start) < 3).sum()),
         "invoices": int(inv_start.sum()),
         "lines": n,
         "items_seen": int(len(np.unique(codes))),
