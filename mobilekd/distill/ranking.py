@@ -28,7 +28,9 @@ class RankingDistillLoss(nn.Module):
 
     pi_1..pi_k: the teacher's top-k items (ids in `exclude_ids`, e.g. padding/unknown, never count;
     with `new_items`, the items of the history are skipped too: the teacher's top-k *new* items,
-    what the student cannot learn from its re-buy path),
+    what the student cannot learn from its re-buy path, and the student's scores are ranked with
+    the history removed, on the "discover" shelf the *_new metrics score, so the loss teaches the
+    order of new items without pushing the re-buys down),
     w_r = exp(-r / lambda) normalised to sum 1 (`position_weights`), s: the student's scores.
 
         softmax form:  L_RD = - sum_r w_r * log softmax(s)_{pi_r}
@@ -76,6 +78,10 @@ class RankingDistillLoss(nn.Module):
         w = self.weights[: top.shape[1]]
         w = w / w.sum()
         s = student_scores.float()
+        if self.new_items and history is not None:
+            # the "discover" shelf: the student's new items ranked among themselves (history items
+            # removed, as the *_new metrics rank them), so the loss never pushes a re-buy down
+            s = s.scatter(1, history.long(), -1e4)
         if self.form == "softmax":
             picked = F.log_softmax(s, dim=1).gather(1, top)  # (B, k)
             loss = -(picked * w).sum(dim=1).mean()
@@ -83,6 +89,8 @@ class RankingDistillLoss(nn.Module):
         pos = -(F.logsigmoid(s.gather(1, top)) * w).sum(dim=1)  # (B,)
         neg_mask = torch.ones_like(s, dtype=torch.bool)
         neg_mask.scatter_(1, top, False)
+        if self.new_items and history is not None:
+            neg_mask.scatter_(1, history.long(), False)
         if self.exclude_ids:
             neg_mask[:, list(self.exclude_ids)] = False
         # log(1 - sigma(x)) = logsigmoid(-x); the mean runs over each row's negatives only.

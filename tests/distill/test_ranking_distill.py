@@ -65,11 +65,15 @@ def test_excluded_ids_are_never_positives_or_negatives():
 
 def test_new_items_skip_the_history():
     # History [3, 3] (id 3, the teacher's best, bought before): the teacher's top-2 *new* items are
-    # (0, 2), the same positives as excluding 3 -> 1.605343 as above. Without new_items the history
-    # is ignored: 1.285028.
+    # (0, 2), and the student is scored on the new-item shelf, its softmax over {0, 1, 2} only:
+    # [1, 1, 2] / 4 -> -(0.731059 * ln(1/4) + 0.268941 * ln(2/4)) = 1.013463 + 0.186415 = 1.199878.
+    # Without new_items the history is ignored: 1.285028.
     hist = torch.tensor([[3, 3]])
     loss, _ = RankingDistillLoss(k=2, decay=1.0, new_items=True)(S, T, hist)
-    assert float(loss) == pytest.approx(1.605343, abs=1e-5)
+    assert float(loss) == pytest.approx(1.199878, abs=1e-5)
+    # binary: positives (0, 2) 0.615777 as above; negatives only id 1 (3 is history): 0.693147
+    loss_b, _ = RankingDistillLoss(k=2, decay=1.0, form="binary", new_items=True)(S, T, hist)
+    assert float(loss_b) == pytest.approx(1.308924, abs=1e-5)
     loss_all, _ = RankingDistillLoss(k=2, decay=1.0)(S, T, hist)
     assert float(loss_all) == pytest.approx(1.285028, abs=1e-5)
 
