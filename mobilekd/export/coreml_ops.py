@@ -34,5 +34,15 @@ def register_composite_ops() -> list[str]:
             convert.__name__ = name
             register_torch_op(convert)
             added.append(name)
+    # torch.export records `mask_a & mask_b` (transformers' attention masks) as the Python operator
+    # __and__, a kind coremltools' fx frontend looks up verbatim, while its own translation is
+    # registered as "and" (bitwise_and: logical_and on booleans). The name ends in "_", which
+    # register_torch_op refuses, so the existing translation is aliased through the registry.
+    from coremltools.converters.mil.frontend.torch import ops as ct_ops
+
+    for name, func in (("__and__", ct_ops.bitwise_and), ("__or__", getattr(ct_ops, "bitwise_or", None))):
+        if func is not None and name not in _TORCH_OPS_REGISTRY:
+            _TORCH_OPS_REGISTRY.set_func_by_name(func, name)
+            added.append(name)
     _REGISTERED = True
     return added

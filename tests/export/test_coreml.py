@@ -66,3 +66,22 @@ def test_spec_mismatch_fails(packages, nets):
     declared["outputs"][0]["name"] = "scores"
     parity = verify_file(ExportedModel(**declared), ref, feeds, task=task, tolerance=DEFAULT_TOLERANCES["fp32"])
     assert parity.status == "failed" and "output names" in parity.reason
+
+
+def test_boolean_mask_and_converts(tmp_path):
+    """`a & b` on boolean masks (how transformers builds attention masks) is the fx node kind
+    __and__, which coremltools 9 looks up verbatim; mobilekd aliases coremltools' own translation
+    (logical_and on booleans) to it, so the model converts instead of failing on the operator."""
+    import torch
+
+    from mobilekd.specs import TensorSpec
+
+    class Masked(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            mask = (x > 0) & (x < 1)
+            return torch.where(mask, x, torch.zeros_like(x)) * 2.0
+
+    specs = (TensorSpec(name="x", dtype="float32", shape=(1, 4)),)
+    exported = export_coreml(Masked().eval(), specs, ["logits"], tmp_path / "m.mlpackage", CoreMLOptions())
+    spec = inspect_coreml(exported.path)
+    assert spec["outputs"][0]["shape"] == [1, 4] and exported.details["frontend"] == "torch.export"
