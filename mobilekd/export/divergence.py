@@ -48,10 +48,11 @@ def export_program(model: nn.Module, example: tuple[torch.Tensor, ...], *, targe
     """torch.export.export with failures mapped to ExportError (what the user can change: their
     model's Python control flow or unsupported operators), chained to the original exception."""
     from mobilekd.export.adapt import dynamic_shapes_for
+    from mobilekd.export.decompositions import rewrite_for_mobile
 
     try:
-        return torch.export.export(model, example, dynamic_shapes=dynamic_shapes_for(model, dynamic_shapes),
-                                   strict=False)
+        ep = torch.export.export(model, example, dynamic_shapes=dynamic_shapes_for(model, dynamic_shapes),
+                                 strict=False)
     except (torch._dynamo.exc.UserError, torch._dynamo.exc.Unsupported,
             torch.fx.experimental.symbolic_shapes.GuardOnDataDependentSymNode) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -59,6 +60,8 @@ def export_program(model: nn.Module, example: tuple[torch.Tensor, ...], *, targe
             f"{target}: torch.export cannot capture {type(model).__name__}: {first}. Try removing "
             "data-dependent Python control flow (if/for on tensor values) from forward(), or use "
             "torch.cond; see https://pytorch.org/docs/stable/export.html") from e
+    # ops no mobile runtime has (nn.EmbeddingBag), rewritten in core ATen ops before any lowering
+    return rewrite_for_mobile(ep)
 
 
 def operator_in(message: str) -> str | None:
