@@ -105,8 +105,9 @@ def main() -> int:
     ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "datasets"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--student-epochs", type=int, default=6)
-    ap.add_argument("--student-speakers", type=int, default=120, help="training voices the students see")
+    ap.add_argument("--student-epochs", type=int, default=None, help="default: the recipe's distill.epochs")
+    ap.add_argument("--student-speakers", type=int, default=None,
+                    help="training voices the students see (default: all of them, as in the recipe)")
     ap.add_argument("--teacher-run", type=Path, default=None,
                     help="a finished run of the recipe whose teacher (seed 0) the students load")
     ap.add_argument("--work", type=Path, default=None, help="run directories (default: a temporary folder)")
@@ -121,9 +122,12 @@ def main() -> int:
 
     t_start = time.perf_counter()
     base = yaml.safe_load(RECIPE.read_text())
+    recipe_epochs = base["distill"]["epochs"]
+    args.student_epochs = args.student_epochs or recipe_epochs
     base["distill"]["epochs"] = args.student_epochs
-    # Students learn from a subset of the voices the teacher (the server model) was trained on.
-    base["data"]["options"]["limit_train_speakers"] = args.student_speakers
+    if args.student_speakers is not None:  # students on a subset of the voices the teacher was trained on
+        base["data"]["options"]["limit_train_speakers"] = args.student_speakers
+    speakers = args.student_speakers or base["data"]["options"]["train_speakers"]
     base["quantize"] = {**base["quantize"], "onnx": None, "coreml": None}
     work = args.work or Path(tempfile.mkdtemp(prefix="mobilekd-bench-voice-"))
     teacher_run = args.teacher_run or train_teacher(base, work, args.data_dir)
@@ -182,9 +186,9 @@ def main() -> int:
              f"validation / {opts['test_speakers']} test voices (15 clips each; no voice variant shared between "
              f"splits), 12 classes. Teacher (the server model): the recipe's, on all {opts['train_speakers']} "
              f"training voices (seed 0, {base['teacher']['epochs']} epochs), loaded by every student as "
-             f"teacher.checkpoint. Students: the first {args.student_speakers} training voices "
-             f"({15 * args.student_speakers} clips), {args.student_epochs} epochs (the recipe has "
-             f"{yaml.safe_load(RECIPE.read_text())['distill']['epochs']}), best validation epoch kept, seeds "
+             f"teacher.checkpoint. Students: the first {speakers} training voices "
+             f"({15 * speakers} clips), {args.student_epochs} epochs (the recipe has "
+             f"{recipe_epochs}), best validation epoch kept, seeds "
              f"{args.seeds}; test = held-out voices. Latency: the chosen variant's files, seed "
              f"{args.seeds[0]}, 1 thread of a shared 2-core CPU (load from other jobs inflates it). "
              f"torch.set_num_threads({args.threads}). Total {time.perf_counter() - t_start:.0f} s.")

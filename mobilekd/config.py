@@ -156,6 +156,9 @@ class QuantizeConfig(StrictModel):
     """int8 post-training quantization, one scheme per target, calibrated on real training data."""
 
     calibration_samples: int = Field(256, ge=1, le=100_000)
+    # Modules (model.named_modules() names) left float in the PT2E and ONNX int8 files, e.g. an audio
+    # front end whose power spectrum 8 bits cannot hold; the sensitivity fallback adds to these.
+    keep_float: list[str] = []
     executorch: ExecuTorchQuant | None = ExecuTorchQuant()
     onnx: OnnxQuant | None = OnnxQuant()
     coreml: CoreMLQuant | None = CoreMLQuant()

@@ -110,7 +110,7 @@ def scheme_label(
 # --------------------------------------------------------------------------- PT2E / ExecuTorch
 
 
-def _check_module_names(model: nn.Module, names: Sequence[str], key: str) -> None:
+def check_module_names(model: nn.Module, names: Sequence[str], key: str) -> None:
     known = {n for n, _ in model.named_modules() if n}
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -164,7 +164,11 @@ def _integer_safe_quantizer_class():
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
 
     class IntegerSafeXNNPACKQuantizer(XNNPACKQuantizer):
-        """XNNPACKQuantizer that leaves integer inputs and integer arithmetic alone."""
+        """XNNPACKQuantizer that leaves integer inputs and integer arithmetic alone, and whose
+        keep-float filter holds for every op: XNNPACKQuantizer's `cat` annotator (executorch 1.5)
+        ignores the filter function and quantizes the inputs of a `cat` inside a float module."""
+
+        keep_float_filter = None  # node -> True when the node belongs to a module kept float
 
         def transform_for_annotation(self, model):
             model = super().transform_for_annotation(model)
@@ -174,6 +178,10 @@ def _integer_safe_quantizer_class():
         def annotate(self, model):
             model = super().annotate(model)
             _strip_integer_annotations(model)
+            if self.keep_float_filter is not None:
+                for node in model.graph.nodes:
+                    if "quantization_annotation" in node.meta and self.keep_float_filter(node):
+                        del node.meta["quantization_annotation"]
             return model
 
     return IntegerSafeXNNPACKQuantizer
@@ -204,6 +212,7 @@ def xnnpack_quantizer(
     if keep_float:
         filters = [get_module_name_filter(name) for name in keep_float]
         quantizer.set_filter_function(lambda node: not any(f(node) for f in filters))
+        quantizer.keep_float_filter = lambda node: any(f(node) for f in filters)
     return quantizer
 
 
@@ -255,9 +264,9 @@ def quantize_pt2e(
                           f"{scheme!r} (use prepare_qat/convert_qat for 'qat')")
     if scheme == "static" and not calibration:
         raise StageError("quantize: static PT2E quantization needs at least one calibration batch, got none")
-    _check_module_names(model, keep_float, "quantize.keep_float")
+    check_module_names(model, keep_float, "quantize.keep_float")
     if only is not None:
-        _check_module_names(model, [only], "quantize.only")
+        check_module_names(model, [only], "quantize.only")
     model = model.eval()
     gm = _export_for_pt2e(model, example_inputs)
     quantizer = xnnpack_quantizer(per_channel=per_channel, dynamic=scheme == "dynamic",
@@ -282,7 +291,7 @@ def prepare_qat(
     call `convert_qat`. The model is exported in train mode so BatchNorm keeps updating."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
-    _check_module_names(model, keep_float, "quantize.keep_float")
+    check_module_names(model, keep_float, "quantize.keep_float")
     gm = _export_for_pt2e(model.train(), example_inputs)
     return prepare_qat_pt2e(gm, xnnpack_quantizer(per_channel=per_channel, qat=True, keep_float=keep_float))
 
@@ -332,14 +341,46 @@ def _pre_process(src: Path, dst: Path) -> Path:
         return src
 
 
+def onnx_nodes_of_modules(model_path: Path, modules: Sequence[str]) -> list[str]:
+    """Names of the ONNX nodes exported from `modules` (model.named_modules() names) or their
+    submodules, read from the torch.onnx exporter's `pkg.torch.onnx.name_scopes` node metadata (the
+    module path of each node; onnxsim and ORT's pre-processing keep it). An unmatched module is an
+    error: keeping nothing float while the user asked for it would pass silently."""
+    import ast
+
+    import onnx
+
+    if not modules:
+        return []
+    proto = onnx.load(str(model_path), load_external_data=False)
+    found: dict[str, list[str]] = {m: [] for m in modules}
+    for node in proto.graph.node:
+        meta = {p.key: p.value for p in node.metadata_props}
+        try:
+            scopes = ast.literal_eval(meta.get("pkg.torch.onnx.name_scopes", "[]"))[:-1]  # last: the op itself
+        except (ValueError, SyntaxError):
+            continue
+        for m in modules:
+            if m in scopes:
+                found[m].append(node.name)
+    missing = [m for m, nodes in found.items() if not nodes]
+    if missing:
+        raise ConfigError(f"quantize.keep_float: no ONNX node of {model_path.name} comes from module(s) {missing} "
+                          "(matched by the exporter's pkg.torch.onnx.name_scopes metadata); names come from "
+                          "model.named_modules()")
+    return sorted({n for nodes in found.values() for n in nodes})
+
+
 def quantize_onnx(
     fp32_path: Path,
     out_path: Path,
     *,
     options: OnnxQuant,
     calibration_feeds: Sequence[dict[str, np.ndarray]],
+    keep_float: Sequence[str] = (),
 ) -> str:
-    """Write an int8 copy of `fp32_path` to `out_path` (atomically); return the scheme label."""
+    """Write an int8 copy of `fp32_path` to `out_path` (atomically); return the scheme label.
+    keep_float: module names whose nodes stay float (ORT's nodes_to_exclude), as in quantize_pt2e."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     fp32_path, out_path = Path(fp32_path), Path(out_path)
@@ -349,6 +390,7 @@ def quantize_onnx(
         raise StageError("quantize_onnx: static quantization needs calibration_feeds, got none")
     with tempfile.TemporaryDirectory(prefix="mobilekd-ortq-") as tmpdir:
         src = _pre_process(fp32_path, Path(tmpdir) / "pre.onnx")
+        exclude = onnx_nodes_of_modules(src, keep_float)
         with atomic_path(out_path) as tmp:
             if options.scheme == "static":
                 method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -356,11 +398,13 @@ def quantize_onnx(
                 quantize_static(str(src), str(tmp), _feeds_reader(calibration_feeds),
                                 quant_format=QuantFormat.QDQ, per_channel=options.per_channel,
                                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                                calibrate_method=method, op_types_to_quantize=options.op_types)
+                                calibrate_method=method, op_types_to_quantize=options.op_types,
+                                nodes_to_exclude=exclude)
             else:
                 quantize_dynamic(str(src), str(tmp), per_channel=options.per_channel,
-                                 weight_type=QuantType.QInt8, op_types_to_quantize=options.op_types)
-    return scheme_label("onnx", options)
+                                 weight_type=QuantType.QInt8, op_types_to_quantize=options.op_types,
+                                 nodes_to_exclude=exclude)
+    return scheme_label("onnx", options, keep_float=keep_float)
 
 
 # --------------------------------------------------------------------------- Core ML

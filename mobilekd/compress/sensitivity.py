@@ -89,11 +89,13 @@ def fallback(
     max_float_layers: int,
     per_channel: bool = True,
     table: Sequence[LayerSensitivity] | None = None,
+    always_float: Sequence[str] = (),
 ) -> FallbackResult:
     """Keep the most sensitive layers float, one more at a time, until the int8 model's metric is
     within `max_metric_drop` of fp32; raise StageError (with the table) if that needs more than
     `max_float_layers` float layers. `table`: a layer_sensitivity result to reuse (else computed
-    only when the fully int8 model misses the budget)."""
+    only when the fully int8 model misses the budget). `always_float`: modules kept float in every
+    trial (quantize.keep_float) and in the result; they do not count against max_float_layers."""
     if max_metric_drop < 0:
         raise ConfigError(f"quantize.max_metric_drop: expected >= 0, got {max_metric_drop}")
     if max_float_layers < 0:
@@ -101,24 +103,26 @@ def fallback(
     model = model.eval()
     metric_fp32 = float(evaluate(model))
 
+    base = list(always_float)
+
     def measure(keep: list[str]) -> float:
         gm = quantize_pt2e(copy.deepcopy(model), example_inputs, calibration,
-                           per_channel=per_channel, keep_float=keep)
+                           per_channel=per_channel, keep_float=base + keep)
         return float(evaluate(gm))
 
     metric = measure([])
     if metric_fp32 - metric <= max_metric_drop:
-        return FallbackResult(keep_float=[], metric_fp32=metric_fp32, metric=metric,
+        return FallbackResult(keep_float=base, metric_fp32=metric_fp32, metric=metric,
                               drop=metric_fp32 - metric, table=list(table or []))
     if table is None:
         table = layer_sensitivity(model, example_inputs, calibration, evaluate, per_channel=per_channel)
     table = sorted(table, key=lambda row: row.drop, reverse=True)
     keep: list[str] = []
-    for row in table[:max_float_layers]:
+    for row in [r for r in table if r.layer not in base][:max_float_layers]:
         keep.append(row.layer)
         metric = measure(keep)
         if metric_fp32 - metric <= max_metric_drop:
-            return FallbackResult(keep_float=keep, metric_fp32=metric_fp32, metric=metric,
+            return FallbackResult(keep_float=base + keep, metric_fp32=metric_fp32, metric=metric,
                                   drop=metric_fp32 - metric, table=table)
     raise StageError(
         f"quantize: int8 drop {metric_fp32 - metric:.4f} (fp32 {metric_fp32:.4f} -> {metric:.4f}) is above "

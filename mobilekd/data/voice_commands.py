@@ -70,8 +70,9 @@ def info_for(name: str, *, license: str, citation: str, notes: tuple[str, ...]) 
         inputs=(TensorSpec(name="waveform", dtype="float32", shape=(1, CLIP_SAMPLES), low=-1.0, high=1.0),),
         num_outputs=len(LABELS),
         labels=LABELS,
-        preprocessing=app_contract("inside the model: peak normalisation, STFT as a conv1d with a constant "
-                                   "Hann-windowed DFT basis, mel filterbank, log (mobilekd.models.audio.LogMel)"),
+        preprocessing=app_contract("inside the model: peak normalisation, Hann-windowed STFT (n_fft 256, hop "
+                                   "160) as constant matmuls (one Cooley-Tukey step), 40-band mel filterbank, "
+                                   "log (mobilekd.models.audio.LogMel); float32 in int8 files too"),
         postprocessing={"output": "logits over labels; softmax for scores; argmax is the class",
                         "reject_labels": list(REJECT_LABELS), "commands": list(COMMANDS)},
         license=license,

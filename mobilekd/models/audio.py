@@ -4,11 +4,11 @@ The app hands the exported file one clip of float32 samples in [-1, 1] (N, sampl
 from there on (peak normalisation, STFT, mel filterbank, log, optional DCT, network) is ordinary
 ops with constant weights, so the device computes exactly the features the model was trained on.
 
-The STFT is a 1-D convolution whose kernels are a fixed Hann-windowed DFT basis (cos and -sin
-rows): ONNX Runtime, ExecuTorch (XNNPACK delegates the conv) and CoreML all take a conv1d, whereas
-`torch.stft` lowers to FFT ops that none of them share. The power spectrum uses `pow` (not `mul`) and
-the filterbank `matmul`, which XNNPACKQuantizer leaves in float, so int8 quantizes only the DFT
-conv's activations and the network.
+The STFT is one Cooley-Tukey step of constant matmuls and elementwise ops (LogMel), not
+`torch.stft`, which lowers to FFT ops that ONNX Runtime, ExecuTorch and CoreML do not share. Its
+constants are ~7.6 k floats (a direct DFT basis, e.g. as a conv1d kernel, is 66 k: 264 kB, which
+alone broke the 150 kB phone budget). int8 models keep the front end float
+(`quantize.keep_float: [front]`) and quantize the network only.
 
 Teacher: a small ResNet on the log-mel. Student: DS-CNN as in "Hello Edge: Keyword Spotting on
 Microcontrollers" (Zhang et al. 2017): one conv, then depthwise-separable blocks, average pool, linear.
@@ -55,43 +55,108 @@ def dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
     return basis.astype(np.float32)
 
 
+def _fft_split(n_fft: int) -> tuple[int, int]:
+    """n_fft = p * q with p the largest power of two <= sqrt(n_fft) that divides it (16 x 16 for 256)."""
+    p = 1
+    while (p * 2) ** 2 <= n_fft and n_fft % (p * 2) == 0:
+        p *= 2
+    return p, n_fft // p
+
+
 class LogMel(nn.Module):
     """waveform (N, samples) -> log-mel (N, 1, n_mels, frames), or MFCC (N, 1, n_mfcc, frames).
 
     frames = 1 + (samples - n_fft) // hop (no centre padding). Each clip is first divided by
-    max(peak, peak_floor), so the features do not depend on the microphone's gain and int8 sees a
-    full-scale input. Features: log(max(mel power, log_floor)). An int8 model quantizes the STFT
-    conv's output to 8 bits (~42 dB of power range below the loudest bin of the batch), so a model
-    meant for int8 takes a floor near that range (the student's log_floor 1.0, ~36 dB below a
-    full-scale tone's ~4,000) and trains on features int8 can reproduce.
+    max(peak, peak_floor), so the features do not depend on the microphone's gain. Features:
+    log(max(mel power, log_floor)).
+
+    The STFT is one Cooley-Tukey step (n_fft = p x q, 16 x 16 for 256) written with ops every
+    runtime takes: frames cut by reshape and slice (the hop divides the clip), a Hann window (mul),
+    a p-point DFT (matmul with a (p, 2p) cos/-sin constant), the twiddle factors (mul, add), a
+    q-point DFT of the bins the mel filters use (matmul), power re^2 + im^2, the mel filterbank
+    (matmul; its rows permuted to the FFT's output order). About 7.6 k constants instead of the
+    66 k of a direct DFT basis, so the front end adds ~30 kB (float32) to an exported file; it is
+    meant to stay float in int8 models (quantize.keep_float: [front]): an 8-bit power spectrum
+    keeps only ~42 dB of range.
     """
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 256, hop: int = 160, n_mels: int = 40,
                  fmin: float = 20.0, fmax: float | None = None, mfcc: int | None = None,
                  normalize: bool = True, peak_floor: float = 0.01, log_floor: float = 1e-6):
         super().__init__()
-        bins = n_fft // 2 + 1
-        n = torch.arange(n_fft, dtype=torch.float64)
-        k = torch.arange(bins, dtype=torch.float64)[:, None]
-        window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
-        angle = 2.0 * math.pi * k * n / n_fft
-        basis = torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window])  # (2*bins, n_fft)
-        self.register_buffer("dft", basis[:, None, :].float())
-        fb = torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax or sample_rate / 2.0))
-        self.register_buffer("mel", fb)
-        # [mel; mel] applied to (re^2, im^2) stacked sums re^2 + im^2 inside one matmul: no `add`
-        # (XNNPACKQuantizer would quantize its output, the power spectrum, to 8 bits).
-        self.register_buffer("mel_stacked", torch.cat([fb, fb]), persistent=False)
-        self.register_buffer("dct", torch.from_numpy(dct_matrix(n_mels, mfcc)) if mfcc else None)
-        self.bins, self.hop, self.normalize = bins, hop, normalize
-        self.peak_floor, self.log_floor = peak_floor, log_floor
+        if not hop <= n_fft:
+            raise ValueError(f"LogMel: hop ({hop}) must be at most n_fft ({n_fft})")
+        p, q = _fft_split(n_fft)
+        fb = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax or sample_rate / 2.0)  # (bins, mels)
+        used = np.flatnonzero(fb.sum(axis=1) > 0)
+        k2_count = int(used.max()) // p + 1  # k = k1 + p * k2: the q-point DFT outputs k2 < k2_count only
+        two_pi = 2.0 * math.pi
+        # n = q * n1 + n2 and k = k1 + p * k2: W_N^(nk) = W_p^(n1 k1) * W_N^(n2 k1) * W_q^(n2 k2).
+        # Stage 1: p-point DFT over n1 (input reshaped (p, q): n = q * n1 + n2) -> k1 in [0, p).
+        a1 = two_pi * np.arange(p)[:, None] * np.arange(p)[None, :] / p  # (n1, k1)
+        stage1 = np.concatenate([np.cos(a1), -np.sin(a1)], axis=1)  # (p, 2p): [re | im]
+        tw = two_pi * np.arange(q)[:, None] * np.arange(p)[None, :] / n_fft  # (n2, k1): W_N^(n2 k1)
+        a2 = two_pi * np.arange(q)[:, None] * np.arange(k2_count)[None, :] / q  # (n2, k2)
+        c2, s2 = np.cos(a2), np.sin(a2)
+        stage2 = np.block([[c2, -s2], [s2, c2]])  # [Br | Bi] (2q) -> [Xr | Xi] (2 * k2_count)
+        # The filterbank's rows in the FFT's output order: flat index k1 * k2_count + k2 is bin k1 + p * k2.
+        k = (np.arange(p)[:, None] + p * np.arange(k2_count)[None, :]).reshape(-1)
+        mel = np.zeros((len(k), n_mels))
+        mel[k < len(fb)] = fb[k[k < len(fb)]]
+        as_t = lambda a: torch.tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
+        self.register_buffer("window", torch.hann_window(n_fft, periodic=True, dtype=torch.float64).float(),
+                             persistent=False)
+        self.register_buffer("stage1", as_t(stage1), persistent=False)
+        self.register_buffer("tw_cos", as_t(np.cos(tw).T), persistent=False)  # (k1, n2)
+        self.register_buffer("tw_sin", as_t(np.sin(tw).T), persistent=False)
+        self.register_buffer("stage2", as_t(stage2), persistent=False)
+        self.register_buffer("mel", as_t(mel), persistent=False)
+        self.register_buffer("dct", torch.from_numpy(dct_matrix(n_mels, mfcc)) if mfcc else None, persistent=False)
+        self.n_fft, self.hop, self.p, self.q, self.k2 = n_fft, hop, p, q, k2_count
+        self.normalize, self.peak_floor, self.log_floor = normalize, peak_floor, log_floor
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # Checkpoints of the first version stored its constants (the conv1d DFT basis `dft` and the
+        # filterbank `mel`); these are rebuilt from the arguments now and the features are the same
+        # (within float32 rounding), so such a checkpoint loads.
+        for legacy in ("dft", "mel"):
+            state_dict.pop(prefix + legacy, None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, samples) -> (N, frames, n_fft): hop-sized rows, each frame the concatenation of
+        ceil(n_fft / hop) consecutive rows (the last one cut), so no gather or unfold op."""
+        n_frames = 1 + (x.shape[-1] - self.n_fft) // self.hop
+        whole, rest = divmod(self.n_fft, self.hop)
+        rows = n_frames - 1 + whole + (1 if rest else 0)
+        if rows * self.hop > x.shape[-1]:
+            x = F.pad(x, (0, rows * self.hop - x.shape[-1]))
+        elif rows * self.hop < x.shape[-1]:  # a full-length slice would export as `alias` (CoreML has none)
+            x = x[:, : rows * self.hop]
+        r = x.reshape(x.shape[0], rows, self.hop)
+        parts = [r[:, i : i + n_frames] for i in range(whole)]
+        if rest:
+            parts.append(r[:, whole : whole + n_frames, :rest])
+        return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+
+    def power(self, waveform: torch.Tensor) -> torch.Tensor:
+        """|STFT|^2 (N, frames, p * k2) in the order k1 * k2 + k2' (bin k1 + p * k2')."""
+        x = self.frames(waveform) * self.window  # (N, T, n_fft)
+        n, t = x.shape[0], x.shape[1]
+        a = torch.matmul(x.reshape(n, t, self.p, self.q).transpose(-1, -2), self.stage1)  # (N, T, q: n2, 2p)
+        a = a.transpose(-1, -2)  # (N, T, 2p, n2): rows re k1, then im k1
+        ar, ai = a[:, :, : self.p], a[:, :, self.p :]
+        br = ar * self.tw_cos + ai * self.tw_sin  # (a_r + i a_i) * (cos - i sin)
+        bi = ai * self.tw_cos - ar * self.tw_sin
+        out = torch.matmul(torch.cat([br, bi], dim=-1), self.stage2)  # (N, T, p: k1, 2 * k2)
+        re, im = out[..., : self.k2], out[..., self.k2 :]
+        return (re * re + im * im).reshape(n, t, self.p * self.k2)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        x = waveform.unsqueeze(1)
+        x = waveform
         if self.normalize:
             x = x / torch.clamp(torch.amax(torch.abs(x), dim=-1, keepdim=True), min=self.peak_floor)
-        spec = F.conv1d(x, self.dft, stride=self.hop)  # (N, 2*bins, frames): re rows, then im rows
-        mel = torch.matmul(torch.pow(spec, 2).transpose(1, 2), self.mel_stacked)  # (N, frames, mels)
+        mel = torch.matmul(self.power(x), self.mel)  # (N, frames, mels)
         feats = torch.log(torch.clamp(mel, min=self.log_floor))
         if self.dct is not None:
             feats = torch.matmul(feats, self.dct)

@@ -60,7 +60,8 @@ def run(cfg: ExportConfig, ctx: RunContext) -> ExportResult:
                 count = len(next(iter(calib.values())))
                 feeds = [{k: v[i : i + 1] for k, v in calib.items()} for i in range(count)]
                 path = out / "student_int8.onnx"
-                scheme = q.quantize_onnx(fp32.path, path, options=scheme_cfg, calibration_feeds=feeds)
+                scheme = q.quantize_onnx(fp32.path, path, options=scheme_cfg, calibration_feeds=feeds,
+                                         keep_float=qres.keep_float)
                 keep(_describe("onnx", "int8", path, fp32, scheme, ctx.rel(fp32.path)))
             else:
                 path = out / "student_int8.mlpackage"

@@ -52,15 +52,17 @@ def run(cfg: QuantizeConfig, ctx: RunContext) -> QuantizeResult:
     batches = [tuple(torch.from_numpy(calib[k][i : i + CALIBRATION_BATCH]) for k in names)
                for i in range(0, n, CALIBRATION_BATCH)]
     result = QuantizeResult(calibration=ctx.rel(calib_path), calibration_samples=n)
+    student = ctx.student()
+    keep_float: list[str] = list(cfg.keep_float)
+    q.check_module_names(student, keep_float, "quantize.keep_float")
+    result.keep_float = keep_float
     if cfg.onnx is not None:
-        result.schemes["onnx"] = q.scheme_label("onnx", cfg.onnx)
+        result.schemes["onnx"] = q.scheme_label("onnx", cfg.onnx, keep_float=keep_float)
     if cfg.coreml is not None:
         result.schemes["coreml"] = q.scheme_label("coreml", cfg.coreml)
     if cfg.executorch is None:
         return result
-    student = ctx.student()
     example = example_inputs(ctx)
-    keep_float: list[str] = []
     if cfg.sensitivity or cfg.max_metric_drop is not None:
         from mobilekd.compress import sensitivity as sens
 
@@ -73,7 +75,8 @@ def run(cfg: QuantizeConfig, ctx: RunContext) -> QuantizeResult:
         table = sens.layer_sensitivity(student, example, batches, score, per_channel=per_channel) if cfg.sensitivity else []
         if cfg.max_metric_drop is not None:
             fb = sens.fallback(student, example, batches, score, max_metric_drop=cfg.max_metric_drop,
-                               max_float_layers=cfg.max_float_layers, per_channel=per_channel, table=table or None)
+                               max_float_layers=cfg.max_float_layers, per_channel=per_channel, table=table or None,
+                               always_float=keep_float)
             table, keep_float = fb.table or table, list(fb.keep_float)
         if table:
             result.sensitivity = ctx.rel(write_json(out / "sensitivity.json", [row.model_dump() for row in table]))
