@@ -117,10 +117,10 @@ def pipeline_validate(file: Optional[Path] = PipelineArg, overrides: list[str] =
     cfg = load_pipeline(file, overrides)  # before anything imports torch: bad files are refused at once
     if not no_models:
         from mobilekd.data.registry import load_dataset
-        from mobilekd.pipeline import resolve_data_dir
+        from mobilekd.data.download import named_data_dir
         from mobilekd.validate import check_models
 
-        check_models(cfg, load_dataset(cfg.data, resolve_data_dir(data_dir), cfg.seed))
+        check_models(cfg, load_dataset(cfg.data, named_data_dir(data_dir), cfg.seed))
     on = [k for k in STAGE_NAMES if getattr(cfg, k) is not None]
     typer.echo(f"{file or 'quickstart'}: valid pipeline {cfg.name!r}; stages on: {', '.join(on)}")
 

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ValidationError
 from mobilekd import __version__
 from mobilekd.config import PipelineConfig
 from mobilekd.context import RunContext
-from mobilekd.errors import ConfigError, DataError
+from mobilekd.data.download import named_data_dir
+from mobilekd.errors import ConfigError
 from mobilekd.gate import GateReport
 from mobilekd.logs import capture, stage_log
 from mobilekd.progress import Reporter, headline
@@ -64,18 +65,6 @@ class RunOutcome:
 
 def default_run_dir(cfg: PipelineConfig) -> Path:
     return Path("runs") / cfg.name
-
-
-def resolve_data_dir(data_dir: Path | str | None) -> Path | None:
-    """--data-dir, else $MOBILEKD_DATA_DIR; a named directory that does not exist is an error."""
-    chosen = data_dir if data_dir is not None else os.environ.get("MOBILEKD_DATA_DIR")
-    if chosen is None or chosen == "":
-        return None
-    p = Path(chosen).expanduser()
-    if not p.is_dir():
-        source = "--data-dir" if data_dir is not None else "MOBILEKD_DATA_DIR"
-        raise DataError(f"{source}: data directory {str(p)!r} does not exist (expected a folder holding the datasets)")
-    return p
 
 
 def output_digests(stage_dir: Path) -> dict[str, str]:
@@ -169,7 +158,7 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: 
         raise ConfigError(f"--from: unknown stage {from_stage!r}; expected one of {', '.join(STAGES)}")
     check_config(cfg)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
-    data = resolve_data_dir(data_dir)
+    data = named_data_dir(data_dir)  # None: each loader falls back to the default cache folder
     from mobilekd.runinfo import RunClock
 
     clock = RunClock(cfg.seed, pipeline_file)  # summary.json's "run": started, host, versions, git

@@ -5,15 +5,13 @@ golden vectors) reads the same real examples."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
-from mobilekd.specs import StrictModel, TensorSpec
+from mobilekd.specs import StrictModel, Task, TensorSpec
 
 OptionsT = TypeVar("OptionsT", bound=StrictModel)
-
-Task = Literal["classification", "ranking", "retrieval"]
 
 
 class DatasetInfo(StrictModel):

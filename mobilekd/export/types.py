@@ -10,13 +10,10 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mobilekd.specs import StrictModel, TensorSpec
+from mobilekd.specs import StrictModel, Task, TensorSpec  # noqa: F401  (Task re-exported)
 
 Format = Literal["onnx", "executorch", "coreml"]
 FORMATS: tuple[str, ...] = ("onnx", "executorch", "coreml")
-# retrieval: sentence embeddings scored against a catalogue; embedding: features (hidden states,
-# pooled vectors) with no argmax agreement, only error and cosine bounds.
-Task = Literal["classification", "ranking", "retrieval", "embedding"]
 
 # File suffix per format; an .mlpackage is a folder.
 SUFFIX: dict[str, str] = {"onnx": ".onnx", "executorch": ".pte", "coreml": ".mlpackage"}
