@@ -76,9 +76,10 @@ def runtime_label(format: str, executed: bool) -> str:
     return f"{package} {version}"
 
 
-def run_file(format: str, path: Path, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
-             feeds: Sequence[Feed]) -> list[Feed]:
-    """Run one file on its runtime over every feed; outputs named as the manifest names them."""
+def file_outputs(format: str, path: Path, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
+                 feeds: Sequence[Feed]) -> list[Feed]:
+    """One file's outputs on every feed, named as the manifest names them (the file runs through
+    `export.runtime.open_runtime`, the one way mobilekd runs a file)."""
     from mobilekd.export.runtime import open_runtime
 
     session = open_runtime(format, path, input_names=[s.name for s in inputs])  # type: ignore[arg-type]

@@ -96,10 +96,6 @@ def check_output(model: nn.Module, example: tuple[torch.Tensor, ...], info: Data
         raise ModelError(f"{key}: {name!r} returned shape {tuple(out.shape)}; expected {expected}")
 
 
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def load_state(model: nn.Module, path: Any, *, key: str) -> nn.Module:
     """Load a state dict saved with torch.save, never unpickling code (weights_only=True); a
     checkpoint that does not fit names the missing, unexpected and wrongly shaped keys."""

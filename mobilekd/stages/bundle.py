@@ -138,7 +138,7 @@ def _golden(cfg: BundleConfig, ctx: RunContext, chosen: list[ExportedModel], roo
         executed = can_execute(a.format)
         path = f"models/{Path(a.path).name}"
         if executed:
-            outputs = g.run_file(a.format, root / path, a.inputs, a.outputs, feeds)
+            outputs = g.file_outputs(a.format, root / path, a.inputs, a.outputs, feeds)
         else:
             if torch_out is None:
                 torch_out = predict(ctx.student(), part, info)

@@ -25,7 +25,8 @@ from mobilekd.distill.objective import CachedTeacher, DistillObjective, OnlineTe
 from mobilekd.distill.ranking import ranking_objective
 from mobilekd.distill.trainer import Objective, fit, seed_everything
 from mobilekd.evaluate import evaluate
-from mobilekd.models import build_model, count_params
+from mobilekd.compress.macs import count_params
+from mobilekd.models import build_model
 from mobilekd.store import atomic_path, sha256_file, sha256_json
 
 

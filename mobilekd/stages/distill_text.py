@@ -13,7 +13,8 @@ from mobilekd.distill import ddp
 from mobilekd.distill.embedding_objective import EmbeddingObjective
 from mobilekd.distill.trainer import fit, seed_everything
 from mobilekd.evaluate import evaluate
-from mobilekd.models import build_model, count_params
+from mobilekd.compress.macs import count_params
+from mobilekd.models import build_model
 from mobilekd.store import sha256_file
 
 

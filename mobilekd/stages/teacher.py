@@ -20,8 +20,9 @@ from mobilekd.distill import ddp
 from mobilekd.distill.trainer import fit, seed_everything
 from mobilekd.errors import ModelError
 from mobilekd.evaluate import evaluate
-from mobilekd.models.program import load_exported
-from mobilekd.models import build_model, count_params, load_state
+from mobilekd.models.program import load_program
+from mobilekd.compress.macs import count_params
+from mobilekd.models import build_model, load_state
 from mobilekd.stages.distill import resume_path
 from mobilekd.store import atomic_path, write_bytes
 
@@ -42,12 +43,12 @@ def cross_entropy(model: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch
     return F.cross_entropy(model(*xs), y), {}
 
 
-def load_program(path: Path, ds: Dataset) -> torch.nn.Module:
-    """A torch.export program saved with torch.export.save; checked on one real example."""
+def checked_program(path: Path, ds: Dataset) -> torch.nn.Module:
+    """The user's torch.export program (`models.program.load_program`), checked on real examples."""
     if not path.is_file():
         raise ModelError(f"teacher.checkpoint: program {path} not found")
     try:
-        module = load_exported(path).module()
+        module = load_program(path)
     except (RuntimeError, ValueError, KeyError, OSError) as e:
         raise ModelError(f"teacher.checkpoint: cannot load torch.export program {path}: {e}") from None
     # a batch of 2: a program exported with a fixed batch of 1 cannot be trained against
@@ -75,7 +76,7 @@ def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
 
         return run_hf(cfg, cfg.hf, ctx)
     if cfg.checkpoint is not None and Path(cfg.checkpoint).suffix == ".pt2":
-        model = load_program(Path(cfg.checkpoint), ds)
+        model = checked_program(Path(cfg.checkpoint), ds)
         path = out_dir / "teacher.pt2"
         if ddp.is_main():
             write_bytes(path, Path(cfg.checkpoint).read_bytes())
