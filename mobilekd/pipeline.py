@@ -8,6 +8,7 @@ stage.json is written last and atomically, so a stage killed midway is simply ru
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import time
@@ -25,27 +26,42 @@ from mobilekd.errors import ConfigError
 from mobilekd.gate import GateReport
 from mobilekd.logs import capture, stage_log
 from mobilekd.progress import Reporter, headline
-from mobilekd.stages import bench, bundle, data, distill, export, gate, prune, quantize, teacher, verify
 from mobilekd.store import read_json, sha256_file, sha256_json, sweep_temp, write_json, write_text
 
 
 @dataclass(frozen=True)
 class Stage:
-    run: Callable[[Any, RunContext], BaseModel]
-    result: type[BaseModel]
+    """One stage by name: its module (`mobilekd.stages.<module>`) holds `run` and the result type.
+    Imported on first use, so that reading the stage list (the CLI's --from, validation) costs no
+    torch import."""
+
+    module: str
+    result_name: str
+
+    def _module(self) -> Any:
+        return importlib.import_module(self.module)
+
+    @property
+    def run(self) -> Callable[[Any, RunContext], BaseModel]:
+        return self._module().run
+
+    @property
+    def result(self) -> type[BaseModel]:
+        return getattr(self._module(), self.result_name)
 
 
+# The one list of stages, in order; the CLI, DDP (ALL_RANKS) and the tests derive theirs from it.
 STAGES: dict[str, Stage] = {
-    "data": Stage(data.run, data.DataResult),
-    "teacher": Stage(teacher.run, teacher.TeacherResult),
-    "distill": Stage(distill.run, distill.DistillResult),
-    "prune": Stage(prune.run, prune.PruneResult),
-    "quantize": Stage(quantize.run, quantize.QuantizeResult),
-    "export": Stage(export.run, export.ExportResult),
-    "verify": Stage(verify.run, verify.VerifyResult),
-    "bench": Stage(bench.run, bench.BenchResult),
-    "gate": Stage(gate.run, GateReport),
-    "bundle": Stage(bundle.run, bundle.BundleResult),
+    "data": Stage("mobilekd.stages.data", "DataResult"),
+    "teacher": Stage("mobilekd.stages.teacher", "TeacherResult"),
+    "distill": Stage("mobilekd.stages.distill", "DistillResult"),
+    "prune": Stage("mobilekd.stages.prune", "PruneResult"),
+    "quantize": Stage("mobilekd.stages.quantize", "QuantizeResult"),
+    "export": Stage("mobilekd.stages.export", "ExportResult"),
+    "verify": Stage("mobilekd.stages.verify", "VerifyResult"),
+    "bench": Stage("mobilekd.stages.bench", "BenchResult"),
+    "gate": Stage("mobilekd.stages.gate", "GateReport"),
+    "bundle": Stage("mobilekd.stages.bundle", "BundleResult"),
 }
 
 STAGE_FILE = "stage.json"

@@ -26,6 +26,9 @@ OPTIONS: dict[str, str] = {
     "digits": "mobilekd.data.digits:DigitsOptions",
     "fashion_mnist": "mobilekd.data.fashion_mnist:FashionMNISTOptions",
     "online_retail": "mobilekd.data.online_retail:OnlineRetailOptions",
+    "voice_commands": "mobilekd.data.voice_synth:SynthOptions",  # data_seed is SynthOptions.seed
+    "speech_commands": "mobilekd.data.speech_commands:SpeechCommandsOptions",
+    "online_retail_catalogue": "mobilekd.data.catalogue:CatalogueOptions",
 }
 
 
