@@ -13,11 +13,10 @@ from pydantic import Field, field_validator, model_validator
 
 from mobilekd.bench.latency import LatencyOptions
 from mobilekd.compress.quantize import CoreMLQuant, ExecuTorchQuant, OnnxQuant
-from mobilekd.export.types import CoreMLOptions, ExecuTorchOptions, Format, OnnxOptions, Tolerance
+from mobilekd.export.types import FORMATS, CoreMLOptions, ExecuTorchOptions, Format, OnnxOptions, Tolerance
 from mobilekd.specs import StrictModel
 
 Variant = Literal["fp32", "int8"]
-ALL_FORMATS: tuple[Format, ...] = ("onnx", "executorch", "coreml")
 
 
 class DataConfig(StrictModel):
@@ -164,7 +163,7 @@ class QuantizeConfig(StrictModel):
 
 
 class ExportConfig(StrictModel):
-    formats: list[Format] = list(ALL_FORMATS)
+    formats: list[Format] = list(FORMATS)
     variants: list[Variant] = ["fp32", "int8"]
     onnx: OnnxOptions = OnnxOptions()
     executorch: ExecuTorchOptions = ExecuTorchOptions()
@@ -246,7 +245,7 @@ class GateConfig(StrictModel):
 class BundleConfig(StrictModel):
     """What goes to the app developer: which files, golden vectors, a zip."""
 
-    formats: list[Format] = list(ALL_FORMATS)
+    formats: list[Format] = list(FORMATS)
     variants: list[Variant] = ["fp32", "int8"]
     golden_samples: int = Field(5, ge=1, le=1000)
     # How many results the app shows (manifest postprocessing.top_k); None: 1 for classification, verify.k for ranking.

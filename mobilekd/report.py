@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mobilekd.report_plots import COLORS, RUN_COLORS, bars, curves, heatmap, pareto, scatter
+from mobilekd.specs import HEADLINE
 from mobilekd.store import read_json, write_text
 
 __all__ = ["pareto", "render", "render_run", "write_report", "render_compare", "trade_off_points"]
@@ -32,7 +33,7 @@ text-align:center;min-width:64px}.ran{background:#dbeafe}.cached{background:#e8f
 
 def headline_metric(summary: dict[str, Any]) -> str:
     task = (summary.get("data") or {}).get("task", "classification")
-    return {"classification": "accuracy", "ranking": "ndcg@10"}.get(task, "accuracy")
+    return HEADLINE.get(task, "accuracy")
 
 
 def file_metric(a: dict[str, Any], metric: str) -> float | None:

@@ -26,7 +26,8 @@ from mobilekd.config import TrainSettings
 from mobilekd.data import DatasetInfo, Split
 from mobilekd.distill import ddp
 from mobilekd.errors import ConfigError
-from mobilekd.evaluate import HEADLINE, metrics
+from mobilekd.evaluate import metrics
+from mobilekd.specs import HEADLINE
 from mobilekd.progress import QUIET, Reporter
 from mobilekd.store import atomic_path
 

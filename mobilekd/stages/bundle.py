@@ -18,11 +18,9 @@ from mobilekd.bundle.manifest import GOLDEN, MODEL_CARD, MANIFEST, SCHEMA_VERSIO
 from mobilekd.config import BundleConfig
 from mobilekd.context import RunContext
 from mobilekd.errors import StageError
-from mobilekd.export.types import ExportedModel
+from mobilekd.export.types import TASK_OUTPUT, ExportedModel
 from mobilekd.store import atomic_path, sha256_file, sha256_json, size_bytes, write_json, write_text
 
-OUTPUT_KIND = {"classification": "logits", "ranking": "scores", "retrieval": "embedding"}
-ACTIVATION = {"classification": "softmax", "ranking": "none", "retrieval": "none"}
 
 
 class BundleResult(BaseModel):
@@ -172,7 +170,7 @@ def _manifest(cfg: BundleConfig, ctx: RunContext, files: list[dict[str, Any]], a
         "files": files,
         "assets": assets,
         "preprocessing": dict(info.preprocessing),
-        "postprocessing": {"output": OUTPUT_KIND[info.task], "activation": ACTIVATION[info.task], "top_k": top_k,
+        "postprocessing": {"output": TASK_OUTPUT[info.task].kind, "activation": TASK_OUTPUT[info.task].activation, "top_k": top_k,
                            "details": dict(info.postprocessing)},
         "vocabulary": vocabulary,
         "golden": {"path": GOLDEN, "encoding": g.ENCODING, "split": "test", "samples": samples},
