@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from mobilekd.bench.latency import LatencyOptions
 from mobilekd.compress.quantize import CoreMLQuant, ExecuTorchQuant, OnnxQuant
 from mobilekd.export.types import FORMATS, CoreMLOptions, ExecuTorchOptions, Format, OnnxOptions, Tolerance
+from mobilekd.gate import Budget, GateConfig  # noqa: F401  (Budget: part of the pipeline file's schema)
 from mobilekd.specs import StrictModel
 
 Variant = Literal["fp32", "int8"]
@@ -207,39 +208,6 @@ class BenchConfig(LatencyOptions):
             raise ValueError(f"unknown profile(s) {unknown}; expected names from {', '.join(sorted(known))} "
                              "(or add them to ~/.config/mobilekd/profiles.yaml)")
         return v
-
-
-class Budget(StrictModel):
-    """One gate check: a value summary.json reports, selected by `model` (a model metric, or its
-    `_drop` `against` another model) or by format/variant (size, parity, latency per runtime and
-    threads, or a phone `profile`'s estimate), bounded by exactly one of min or max. docs/gate.md."""
-
-    metric: str = Field(min_length=1)
-    format: Format | None = None
-    variant: str | None = None
-    runtime: Literal["onnxruntime", "executorch-python", "executorch-native", "torch-eager"] | None = None
-    threads: int | None = Field(None, ge=1)
-    profile: str | None = None
-    model: str | None = None
-    against: str | None = None
-    min: float | None = None
-    max: float | None = None
-    # Confirms an unusual bound: `upper` for a max on a higher-is-better metric (accuracy, cosine, ...),
-    # `lower` for a min on a lower-is-better one (bytes, latency, *_drop, errors); else such a bound is refused.
-    direction: Literal["upper", "lower"] | None = None
-
-    @model_validator(mode="after")
-    def _one_bound(self) -> "Budget":
-        from mobilekd.gate import budget_problem
-
-        problem = budget_problem(self)
-        if problem:
-            raise ValueError(problem)
-        return self
-
-
-class GateConfig(StrictModel):
-    budgets: list[Budget] = []
 
 
 class BundleConfig(StrictModel):

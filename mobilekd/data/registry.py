@@ -59,7 +59,7 @@ def check_options(cfg: Any) -> None:
 def _check_values(cfg: Any, model: Any) -> None:
     from pydantic import ValidationError
 
-    from mobilekd.pipeline_file import format_error
+    from mobilekd.yaml_input import format_error
 
     given = {k: v for k, v in cfg.options.items() if k in model.model_fields}
     try:
