@@ -17,7 +17,7 @@ from mobilekd.config import TeacherConfig
 from mobilekd.context import ModelRef, RunContext
 from mobilekd.data import Dataset
 from mobilekd.distill import ddp
-from mobilekd.distill.trainer import fit, seed_everything
+from mobilekd.distill.trainer import TrainSpec, fit, seed_everything
 from mobilekd.errors import ModelError
 from mobilekd.evaluate import evaluate
 from mobilekd.models.program import load_program
@@ -93,8 +93,8 @@ def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
         source = "pretrained"
     else:
         resume = resume_path(ctx, "teacher", cfg)
-        fitted = fit(model, ds.train, ds.val, ds.info, cfg, objective=cross_entropy, seed=ctx.config.seed,
-                     reporter=ctx.reporter, desc="teacher epochs", resume=resume)
+        fitted = fit(model, TrainSpec(ds.train, ds.val, ds.info, cfg, ctx.config.seed, desc="teacher epochs",
+                                      reporter=ctx.reporter, resume=resume), cross_entropy)
         history, best, source = fitted.history, fitted.best_epoch, "trained"
         if ddp.is_main():
             resume.unlink(missing_ok=True)
