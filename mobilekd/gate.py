@@ -310,6 +310,22 @@ def load_budgets(path: Path) -> list[Budget]:
     return parse_budgets(doc, str(path))
 
 
+def budgets_for_run(run_dir: Path, budget: Path | None) -> tuple[list[Budget], str]:
+    """The budgets `mobilekd gate` applies to a run (the --budget file, else the gate section of
+    the run's own pipeline.yaml) and where they came from."""
+    from mobilekd.yaml_input import read_yaml
+
+    if budget is not None:
+        return load_budgets(budget), str(budget)
+    own = run_dir / "pipeline.yaml"
+    if not own.is_file():
+        raise ConfigError(f"--budget not given and {str(own)!r} does not exist; pass --budget budgets.yaml")
+    budgets = parse_budgets(read_yaml(own), str(own))
+    if not budgets:
+        raise ConfigError(f"{own}: gate.budgets is empty; pass --budget budgets.yaml")
+    return budgets, f"{own} (gate section)"
+
+
 # ---- CI renderings ---------------------------------------------------------------------------
 
 def fmt_number(x: float) -> str:

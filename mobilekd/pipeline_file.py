@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from mobilekd.catalog import recipe_names
 from mobilekd.config import PipelineConfig
 from mobilekd.errors import ConfigError
-from mobilekd.yaml_input import format_error, parse_yaml_text, read_text_file
+from mobilekd.yaml_input import format_error, parse_yaml_text, read_yaml
 
 BUILTIN = recipe_names()  # every YAML in mobilekd/recipes, runnable by name
 
@@ -21,19 +21,6 @@ BUILTIN = recipe_names()  # every YAML in mobilekd/recipes, runnable by name
 def builtin_path(name: str = "quickstart") -> Path:
     """Path of a built-in recipe shipped inside the package."""
     return Path(str(resources.files("mobilekd") / "recipes" / f"{name}.yaml"))
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping, refusing missing, empty, malformed, hostile and non-mapping files."""
-    path = Path(path)
-    doc = parse_yaml_text(read_text_file(path, "pipeline YAML file"), str(path))
-    if doc is None:
-        raise ConfigError(f"{path}: the file is empty (expected a mapping with name, data, teacher, ...)")
-    if not isinstance(doc, dict):
-        raise ConfigError(
-            f"{path}: top level must be a mapping of stage names to settings, got a {type(doc).__name__}"
-        )
-    return doc
 
 
 def apply_overrides(doc: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

@@ -335,10 +335,11 @@ def render_run(run_dir: Path) -> Path:
 
 def render_compare(run_dirs: list[Path], rows: list[Any]) -> str:
     """`mobilekd compare --html`: the runs side by side on the Pareto plots, then the delta table."""
-    from mobilekd.compare import read_run, run_labels
+    from mobilekd.compare import run_labels
+    from mobilekd.summary import read_summary
 
     labels = run_labels(run_dirs)
-    summaries = [read_run(d) for d in run_dirs]
+    summaries = [read_summary(d, require=()) for d in run_dirs]
     metric = headline_metric(summaries[0])
     points = []
     for i, (label, s, d) in enumerate(zip(labels, summaries, run_dirs)):

@@ -135,6 +135,19 @@ def read_text_file(path: Path, what: str = "YAML file") -> str:
                           f"expected a {what} saved as UTF-8") from None
 
 
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, refusing missing, empty, malformed, hostile and non-mapping files."""
+    path = Path(path)
+    doc = parse_yaml_text(read_text_file(path, "pipeline YAML file"), str(path))
+    if doc is None:
+        raise ConfigError(f"{path}: the file is empty (expected a mapping with name, data, teacher, ...)")
+    if not isinstance(doc, dict):
+        raise ConfigError(
+            f"{path}: top level must be a mapping of stage names to settings, got a {type(doc).__name__}"
+        )
+    return doc
+
+
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 
