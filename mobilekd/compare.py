@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mobilekd.specs import HEADLINE
 from mobilekd.summary import read_summary
 from mobilekd.tables import FORMAT, fmt_bytes, fmt_ms
 
@@ -97,7 +98,7 @@ def compare_rows(run_dirs: list[Path]) -> list[Row]:
     for m in models:
         entries = [(s.get("models") or {}).get(m) or {} for s in summaries]
         metrics = list(dict.fromkeys(k for e in entries for k in e.get("metrics") or {}))
-        metrics.sort(key=lambda k: (k not in ("accuracy", "ndcg@10"), k not in ("f1_macro", "recall@10")))
+        metrics.sort(key=lambda k: (k not in HEADLINE.values(), k != "f1_macro"))
         for k in metrics[:2]:
             rows.append(Row("models", f"{m} {k}", [(e.get("metrics") or {}).get(k) for e in entries], "num", True))
         rows.append(Row("models", f"{m} params", [e.get("params") for e in entries], "num", False))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mobilekd.report_plots import COLORS, RUN_COLORS, bars, curves, heatmap, pareto, scatter
-from mobilekd.specs import HEADLINE
+from mobilekd.summary import headline_metric
 from mobilekd.store import read_json, write_text
 
 __all__ = ["pareto", "render", "render_run", "write_report", "render_compare", "trade_off_points"]
@@ -29,11 +29,6 @@ font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}th{b
 .stages{display:flex;flex-wrap:wrap;gap:6px;margin:8px 0}.stage{border-radius:6px;padding:6px 10px;font-size:12px;
 text-align:center;min-width:64px}.ran{background:#dbeafe}.cached{background:#e8f5e9}.off{background:#f2f2f2;color:#999}
 .plots{display:flex;flex-wrap:wrap;gap:12px}.plots svg{border:1px solid #eee;max-width:100%;height:auto}\n.meta td{text-align:left}"""
-
-
-def headline_metric(summary: dict[str, Any]) -> str:
-    task = (summary.get("data") or {}).get("task", "classification")
-    return HEADLINE.get(task, "accuracy")
 
 
 def file_metric(a: dict[str, Any], metric: str) -> float | None:

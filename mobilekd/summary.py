@@ -102,6 +102,14 @@ def _bundle(results: dict[str, Any]) -> dict[str, Any] | None:
     return None if b is None else {"dir": b.dir, "zip": b.zip}
 
 
+def headline_metric(summary: dict[str, Any]) -> str:
+    """The metric a run is judged by: its dataset task's HEADLINE (accuracy when the task is unknown)."""
+    from mobilekd.specs import HEADLINE
+
+    task = (summary.get("data") or {}).get("task", "classification")
+    return HEADLINE.get(task, "accuracy")
+
+
 def read_summary(run_dir: Path, *, require: tuple[str, ...] = ("models", "artifacts")) -> dict[str, Any]:
     """A run's summary.json, or a ConfigError saying why not. `gate` needs a finished run's
     `models` and `artifacts`; `compare` (require=()) also reads runs that ended in an error."""

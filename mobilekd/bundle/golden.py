@@ -17,7 +17,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from mobilekd.export.types import Tolerance
+from mobilekd.export.types import Format, Tolerance
 from mobilekd.specs import TensorSpec
 
 ENCODING = "mobilekd-golden-json/1"
@@ -28,7 +28,7 @@ class Expected(BaseModel):
     """One model file's expected outputs, one feed (output name -> array) per golden input."""
 
     path: str
-    format: Literal["onnx", "executorch", "coreml"]
+    format: Format
     variant: str
     executed: bool  # False: this machine could not run the file (CoreML on Linux)
     source: Literal["file", "pytorch"]  # who produced `outputs`: the file itself, or the PyTorch student
