@@ -125,12 +125,12 @@ def kd_objective(teacher_logits: torch.Tensor) -> Callable:
 
 
 def train(ds, args: dict[str, Any], epochs: int, lr: float, objective: Callable, desc: str) -> nn.Module:
-    from mobilekd.distill.trainer import fit
+    from mobilekd.distill.trainer import TrainSpec, fit
     from mobilekd.models.vision import build_cnn
 
     torch.manual_seed(0)
     model = build_cnn(ds.info.num_outputs, in_channels=ds.info.inputs[0].shape[1], **args)
-    r = fit(model, ds.train, ds.val, ds.info, settings(epochs, lr), objective=objective, seed=0, desc=desc)
+    r = fit(model, TrainSpec(ds.train, ds.val, ds.info, settings(epochs, lr), 0, desc=desc), objective)
     print(f"{desc}: best val acc {r.best_metric:.4f} at epoch {r.best_epoch} ({r.seconds:.0f} s)", flush=True)
     return model
 
@@ -243,11 +243,11 @@ def measure_student(b: Bench, spec: Student, student: nn.Module, teacher_logits:
     if {"prune30", "prune50"} & want:
         # Control: the unpruned student given the same fine-tune, so that what recovery adds by
         # training longer is not mistaken for pruning being free.
-        from mobilekd.distill.trainer import fit
+        from mobilekd.distill.trainer import TrainSpec, fit
 
         control = copy.deepcopy(student).train()
-        fit(control, b.ds.train, b.ds.val, b.ds.info, settings(b.plan.recovery_epochs, b.plan.recovery_lr),
-            objective=kd_objective(teacher_logits), seed=0, desc=f"{spec.name} control fine-tune")
+        fit(control, TrainSpec(b.ds.train, b.ds.val, b.ds.info, settings(b.plan.recovery_epochs, b.plan.recovery_lr), 0,
+                               desc=f"{spec.name} control fine-tune"), kd_objective(teacher_logits))
         out["fp32"]["accuracy_after_same_finetune"] = b.accuracy(control)
     for ratio in (30, 50):
         if {f"prune{ratio}", f"int8_prune{ratio}"} & want:
@@ -287,13 +287,13 @@ def prune_variants(b: Bench, spec: Student, student: nn.Module, teacher_logits: 
     from mobilekd.compress import quantize as q
     from mobilekd.compress.macs import count_macs
     from mobilekd.compress.prune import PruneOptions, prune
-    from mobilekd.distill.trainer import fit
+    from mobilekd.distill.trainer import TrainSpec, fit
 
     model = copy.deepcopy(student).train()
     report = prune(model, b.example, PruneOptions(method="structured", ratio=ratio / 100))
     before = b.accuracy(model)
-    r = fit(model, b.ds.train, b.ds.val, b.ds.info, settings(b.plan.recovery_epochs, b.plan.recovery_lr),
-            objective=kd_objective(teacher_logits), seed=0, desc=f"{spec.name} prune{ratio} recovery")
+    r = fit(model, TrainSpec(b.ds.train, b.ds.val, b.ds.info, settings(b.plan.recovery_epochs, b.plan.recovery_lr), 0,
+                             desc=f"{spec.name} prune{ratio} recovery"), kd_objective(teacher_logits))
     model.eval()
     name = f"prune{ratio}"
     files = {"onnx": b.export("onnx", model, d / f"{name}.onnx"),

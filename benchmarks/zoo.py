@@ -281,7 +281,7 @@ def latency_p50(fmt: str, path: str, feeds: dict, runs: int) -> tuple[float | No
 
 
 def run_one(name: str, entry: dict[str, Any], work: Path, runs: int) -> dict[str, Any]:
-    from mobilekd.export.command import export_command
+    from mobilekd.export.command import ExportRequest, export_command
     from mobilekd.export.runtime import random_feeds
 
     started = time.perf_counter()
@@ -289,8 +289,8 @@ def run_one(name: str, entry: dict[str, Any], work: Path, runs: int) -> dict[str
         source, inputs, task = f"hf:{save_hf(entry['hf'], work / name / 'hf')}", [], entry["task"]
     else:
         source, inputs, task = f"zoo:build_{name}", entry["inputs"], "embedding"
-    rows = export_command(source, inputs, list(FORMATS), work / name / "out", quantize="int8", task=task,
-                          stem="model")
+    rows = export_command(ExportRequest(source=source, inputs=inputs, formats=list(FORMATS),
+                                        out=work / name / "out", quantize="int8", task=task, stem="model"))
     if task != "embedding":  # hf classification: judged like the others, by error and cosine bounds
         from mobilekd.export.types import DEFAULT_TOLERANCES
         from mobilekd.export.verify import check

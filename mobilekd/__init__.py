@@ -6,6 +6,7 @@ directory, summary.json, report.html). Imported lazily so `import mobilekd` stay
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -16,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mobilekd.config import PipelineConfig
     from mobilekd.errors import MobileKDError
     from mobilekd.pipeline import RunOutcome
+    from mobilekd.progress import Reporter
 
 
 def load_pipeline(path: Any = None, overrides: Any = ()) -> "PipelineConfig":
@@ -25,11 +27,17 @@ def load_pipeline(path: Any = None, overrides: Any = ()) -> "PipelineConfig":
     return _load(path, list(overrides))
 
 
-def run_pipeline(config: "PipelineConfig", **kwargs: Any) -> "RunOutcome":
-    """Run a validated pipeline; keyword arguments as `mobilekd.pipeline.run_pipeline`."""
+def run_pipeline(config: "PipelineConfig", *, run_dir: Path | str | None = None, data_dir: Path | str | None = None,
+                 force: bool = False, from_stage: str | None = None, reporter: "Reporter | None" = None,
+                 pipeline_file: Path | str | None = None) -> "RunOutcome":
+    """Run a validated pipeline into `run_dir` (default runs/<name>): every stage in order, cached
+    ones reused unless `force`, or re-run from `from_stage` on; datasets from `data_dir` (else
+    $MOBILEKD_DATA_DIR, else ~/.cache/mobilekd/datasets); `reporter` prints progress (quiet when
+    None); `pipeline_file` is recorded in summary.json's run section."""
     from mobilekd.pipeline import run_pipeline as _run
 
-    return _run(config, **kwargs)
+    return _run(config, run_dir=Path(run_dir) if run_dir is not None else None, data_dir=data_dir, force=force,
+                from_stage=from_stage, reporter=reporter, pipeline_file=pipeline_file)
 
 
 def __getattr__(name: str) -> Any:

@@ -15,6 +15,7 @@ from rich.console import Console
 from mobilekd import __version__
 from mobilekd.commands import user_errors
 from mobilekd.commands.options import flags_without_placeholders
+from mobilekd.pipeline import STAGES
 
 flags_without_placeholders()
 
@@ -44,9 +45,7 @@ def main_options(version: bool = typer.Option(False, "--version", callback=_vers
     DEBUG["on"] = debug
 
 
-# The stage names, in order (mobilekd.pipeline.STAGES, which a test keeps equal to this; the CLI
-# does not import the pipeline, and with it torch, just to print its help).
-STAGE_NAMES = ("data", "teacher", "distill", "prune", "quantize", "export", "verify", "bench", "gate", "bundle")
+STAGE_NAMES = tuple(STAGES)  # the stages are listed once, in mobilekd.pipeline (imported without torch)
 PipelineArg = typer.Argument(None, metavar="PIPELINE",
                              help="Pipeline YAML, or a built-in recipe's name (`mobilekd pipeline list`); default quickstart.")
 SetOpt = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a key: --set distill.epochs=2, --set quantize=null.")
@@ -117,10 +116,10 @@ def pipeline_validate(file: Optional[Path] = PipelineArg, overrides: list[str] =
     cfg = load_pipeline(file, overrides)  # before anything imports torch: bad files are refused at once
     if not no_models:
         from mobilekd.data.registry import load_dataset
-        from mobilekd.pipeline import resolve_data_dir
+        from mobilekd.data.download import named_data_dir
         from mobilekd.validate import check_models
 
-        check_models(cfg, load_dataset(cfg.data, resolve_data_dir(data_dir), cfg.seed))
+        check_models(cfg, load_dataset(cfg.data, named_data_dir(data_dir), cfg.seed))
     on = [k for k in STAGE_NAMES if getattr(cfg, k) is not None]
     typer.echo(f"{file or 'quickstart'}: valid pipeline {cfg.name!r}; stages on: {', '.join(on)}")
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mobilekd.errors import ConfigError
-from mobilekd.store import read_json
+from mobilekd.specs import HEADLINE
+from mobilekd.summary import read_summary
 from mobilekd.tables import FORMAT, fmt_bytes, fmt_ms
 
 
@@ -65,16 +65,6 @@ def show(v: Any, kind: str) -> str:
     return str(v)
 
 
-def read_run(run_dir: Path) -> dict[str, Any]:
-    f = Path(run_dir) / "summary.json"
-    if not f.is_file():
-        raise ConfigError(f"RUN_DIR: {str(f)!r} does not exist (expected a finished pipeline run directory)")
-    try:
-        return read_json(f)
-    except ValueError as e:
-        raise ConfigError(f"{f}: not valid JSON ({e})") from None
-
-
 def _flat(doc: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(doc, dict):
         out: dict[str, Any] = {}
@@ -86,7 +76,7 @@ def _flat(doc: Any, prefix: str = "") -> dict[str, Any]:
 
 def config_rows(run_dirs: list[Path]) -> list[Row]:
     """The pipeline keys whose values differ between the runs (the knobs that were turned)."""
-    from mobilekd.pipeline_file import read_yaml
+    from mobilekd.yaml_input import read_yaml
 
     flats = []
     for d in run_dirs:
@@ -102,13 +92,13 @@ def _artifact_key(a: dict[str, Any]) -> str:
 
 
 def compare_rows(run_dirs: list[Path]) -> list[Row]:
-    summaries = [read_run(d) for d in run_dirs]
+    summaries = [read_summary(d, require=()) for d in run_dirs]
     rows = config_rows(run_dirs)
     models = list(dict.fromkeys(m for s in summaries for m in s.get("models") or {}))
     for m in models:
         entries = [(s.get("models") or {}).get(m) or {} for s in summaries]
         metrics = list(dict.fromkeys(k for e in entries for k in e.get("metrics") or {}))
-        metrics.sort(key=lambda k: (k not in ("accuracy", "ndcg@10"), k not in ("f1_macro", "recall@10")))
+        metrics.sort(key=lambda k: (k not in HEADLINE.values(), k != "f1_macro"))
         for k in metrics[:2]:
             rows.append(Row("models", f"{m} {k}", [(e.get("metrics") or {}).get(k) for e in entries], "num", True))
         rows.append(Row("models", f"{m} params", [e.get("params") for e in entries], "num", False))

@@ -13,11 +13,11 @@ from pydantic import Field, field_validator, model_validator
 
 from mobilekd.bench.latency import LatencyOptions
 from mobilekd.compress.quantize import CoreMLQuant, ExecuTorchQuant, OnnxQuant
-from mobilekd.export.types import CoreMLOptions, ExecuTorchOptions, Format, OnnxOptions, Tolerance
+from mobilekd.export.types import FORMATS, CoreMLOptions, ExecuTorchOptions, Format, OnnxOptions, Tolerance
+from mobilekd.gate import Budget, GateConfig  # noqa: F401  (Budget: part of the pipeline file's schema)
 from mobilekd.specs import StrictModel
 
 Variant = Literal["fp32", "int8"]
-ALL_FORMATS: tuple[Format, ...] = ("onnx", "executorch", "coreml")
 
 
 class DataConfig(StrictModel):
@@ -170,7 +170,7 @@ class QuantizeConfig(StrictModel):
 
 
 class ExportConfig(StrictModel):
-    formats: list[Format] = list(ALL_FORMATS)
+    formats: list[Format] = list(FORMATS)
     variants: list[Variant] = ["fp32", "int8"]
     onnx: OnnxOptions = OnnxOptions()
     executorch: ExecuTorchOptions = ExecuTorchOptions()
@@ -216,43 +216,10 @@ class BenchConfig(LatencyOptions):
         return v
 
 
-class Budget(StrictModel):
-    """One gate check: a value summary.json reports, selected by `model` (a model metric, or its
-    `_drop` `against` another model) or by format/variant (size, parity, latency per runtime and
-    threads, or a phone `profile`'s estimate), bounded by exactly one of min or max. docs/gate.md."""
-
-    metric: str = Field(min_length=1)
-    format: Format | None = None
-    variant: str | None = None
-    runtime: Literal["onnxruntime", "executorch-python", "executorch-native", "torch-eager"] | None = None
-    threads: int | None = Field(None, ge=1)
-    profile: str | None = None
-    model: str | None = None
-    against: str | None = None
-    min: float | None = None
-    max: float | None = None
-    # Confirms an unusual bound: `upper` for a max on a higher-is-better metric (accuracy, cosine, ...),
-    # `lower` for a min on a lower-is-better one (bytes, latency, *_drop, errors); else such a bound is refused.
-    direction: Literal["upper", "lower"] | None = None
-
-    @model_validator(mode="after")
-    def _one_bound(self) -> "Budget":
-        from mobilekd.gate import budget_problem
-
-        problem = budget_problem(self)
-        if problem:
-            raise ValueError(problem)
-        return self
-
-
-class GateConfig(StrictModel):
-    budgets: list[Budget] = []
-
-
 class BundleConfig(StrictModel):
     """What goes to the app developer: which files, golden vectors, a zip."""
 
-    formats: list[Format] = list(ALL_FORMATS)
+    formats: list[Format] = list(FORMATS)
     variants: list[Variant] = ["fp32", "int8"]
     golden_samples: int = Field(5, ge=1, le=1000)
     # How many results the app shows (manifest postprocessing.top_k); None: 1 for classification, verify.k for ranking.

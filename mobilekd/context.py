@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel
-from torch import nn
 
 from mobilekd.config import PipelineConfig
 from mobilekd.data import Dataset, DatasetInfo, Split
 from mobilekd.errors import ConfigError, StageError
 from mobilekd.progress import Reporter
 from mobilekd.store import read_json
+
+if TYPE_CHECKING:  # the run loop reads contexts without importing torch
+    from torch import nn
 
 
 class ModelRef(BaseModel):

@@ -11,8 +11,6 @@ from torch import nn
 
 from mobilekd.data import DatasetInfo, Split
 
-HEADLINE = {"classification": "accuracy", "ranking": "ndcg@10", "retrieval": "recall@10"}
-
 
 def batches(split: Split, info: DatasetInfo, batch_size: int) -> list[tuple[torch.Tensor, ...]]:
     names = [s.name for s in info.inputs]

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
+from mobilekd.bench.latency import Runtime
 from mobilekd.errors import ConfigError
-
-if TYPE_CHECKING:
-    from mobilekd.config import Budget
+from mobilekd.export.types import Format
+from mobilekd.specs import StrictModel
 
 # Latency-type artifact metrics -> the LatencyStats field they read.
 LATENCY = {"latency_p50_ms": "p50", "latency_p90_ms": "p90", "latency_p99_ms": "p99", "latency_mean_ms": "mean",
@@ -48,6 +48,37 @@ class Check(BaseModel):
 class GateReport(BaseModel):
     passed: bool
     checks: list[Check]
+
+
+class Budget(StrictModel):
+    """One gate check: a value summary.json reports, selected by `model` (a model metric, or its
+    `_drop` `against` another model) or by format/variant (size, parity, latency per runtime and
+    threads, or a phone `profile`'s estimate), bounded by exactly one of min or max. docs/gate.md."""
+
+    metric: str = Field(min_length=1)
+    format: Format | None = None
+    variant: str | None = None
+    runtime: Runtime | None = None
+    threads: int | None = Field(None, ge=1)
+    profile: str | None = None
+    model: str | None = None
+    against: str | None = None
+    min: float | None = None
+    max: float | None = None
+    # Confirms an unusual bound: `upper` for a max on a higher-is-better metric (accuracy, cosine, ...),
+    # `lower` for a min on a lower-is-better one (bytes, latency, *_drop, errors); else such a bound is refused.
+    direction: Literal["upper", "lower"] | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> "Budget":
+        problem = budget_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class GateConfig(StrictModel):
+    budgets: list[Budget] = []
 
 
 def budget_problem(b: Budget) -> str | None:
@@ -251,8 +282,7 @@ def parse_budgets(doc: Any, source: str) -> list[Budget]:
     every problem listed as `budgets[i].key: what was expected, got VALUE`."""
     from pydantic import ValidationError
 
-    from mobilekd.config import Budget, GateConfig
-    from mobilekd.pipeline_file import format_error
+    from mobilekd.yaml_input import format_error, indexed
 
     if isinstance(doc, dict) and "gate" in doc and "budgets" not in doc:
         doc = doc["gate"]
@@ -264,15 +294,7 @@ def parse_budgets(doc: Any, source: str) -> list[Budget]:
     try:
         cfg = GateConfig.model_validate(doc)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            loc = list(err["loc"])
-            label = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-            msg = format_error({**err, "loc": ("x",)}).split(": ", 1)[1]
-            if err["type"] == "extra_forbidden":
-                known = Budget.model_fields if len(loc) == 3 else GateConfig.model_fields
-                msg = f"unknown key; expected one of: {', '.join(known)}"
-            lines.append(f"{label or '(top level)'}: {msg}")
+        lines = [format_error(err, GateConfig, label=indexed) for err in e.errors()]
         raise ConfigError(f"{source}: invalid budgets:\n  " + "\n  ".join(lines)) from None
     return list(cfg.budgets)
 
@@ -282,10 +304,26 @@ def load_budgets(path: Path) -> list[Budget]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"--budget: {str(path)!r} not found (expected a YAML file with budgets: [...])")
-    from mobilekd.pipeline_file import parse_yaml_text, read_text_file
+    from mobilekd.yaml_input import parse_yaml_text, read_text_file
 
     doc = parse_yaml_text(read_text_file(path, "budget YAML file"), str(path))  # hostile input refused
     return parse_budgets(doc, str(path))
+
+
+def budgets_for_run(run_dir: Path, budget: Path | None) -> tuple[list[Budget], str]:
+    """The budgets `mobilekd gate` applies to a run (the --budget file, else the gate section of
+    the run's own pipeline.yaml) and where they came from."""
+    from mobilekd.yaml_input import read_yaml
+
+    if budget is not None:
+        return load_budgets(budget), str(budget)
+    own = run_dir / "pipeline.yaml"
+    if not own.is_file():
+        raise ConfigError(f"--budget not given and {str(own)!r} does not exist; pass --budget budgets.yaml")
+    budgets = parse_budgets(read_yaml(own), str(own))
+    if not budgets:
+        raise ConfigError(f"{own}: gate.budgets is empty; pass --budget budgets.yaml")
+    return budgets, f"{own} (gate section)"
 
 
 # ---- CI renderings ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ stage.json is written last and atomically, so a stage killed midway is simply ru
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import time
@@ -20,31 +21,47 @@ from pydantic import BaseModel, ValidationError
 from mobilekd import __version__
 from mobilekd.config import PipelineConfig
 from mobilekd.context import RunContext
-from mobilekd.errors import ConfigError, DataError
+from mobilekd.data.download import named_data_dir
+from mobilekd.errors import ConfigError
 from mobilekd.gate import GateReport
 from mobilekd.logs import capture, stage_log
 from mobilekd.progress import Reporter, headline
-from mobilekd.stages import bench, bundle, data, distill, export, gate, prune, quantize, teacher, verify
 from mobilekd.store import read_json, sha256_file, sha256_json, sweep_temp, write_json, write_text
 
 
 @dataclass(frozen=True)
 class Stage:
-    run: Callable[[Any, RunContext], BaseModel]
-    result: type[BaseModel]
+    """One stage by name: its module (`mobilekd.stages.<module>`) holds `run` and the result type.
+    Imported on first use, so that reading the stage list (the CLI's --from, validation) costs no
+    torch import."""
+
+    module: str
+    result_name: str
+
+    def _module(self) -> Any:
+        return importlib.import_module(self.module)
+
+    @property
+    def run(self) -> Callable[[Any, RunContext], BaseModel]:
+        return self._module().run
+
+    @property
+    def result(self) -> type[BaseModel]:
+        return getattr(self._module(), self.result_name)
 
 
+# The one list of stages, in order; the CLI, DDP (ALL_RANKS) and the tests derive theirs from it.
 STAGES: dict[str, Stage] = {
-    "data": Stage(data.run, data.DataResult),
-    "teacher": Stage(teacher.run, teacher.TeacherResult),
-    "distill": Stage(distill.run, distill.DistillResult),
-    "prune": Stage(prune.run, prune.PruneResult),
-    "quantize": Stage(quantize.run, quantize.QuantizeResult),
-    "export": Stage(export.run, export.ExportResult),
-    "verify": Stage(verify.run, verify.VerifyResult),
-    "bench": Stage(bench.run, bench.BenchResult),
-    "gate": Stage(gate.run, GateReport),
-    "bundle": Stage(bundle.run, bundle.BundleResult),
+    "data": Stage("mobilekd.stages.data", "DataResult"),
+    "teacher": Stage("mobilekd.stages.teacher", "TeacherResult"),
+    "distill": Stage("mobilekd.stages.distill", "DistillResult"),
+    "prune": Stage("mobilekd.stages.prune", "PruneResult"),
+    "quantize": Stage("mobilekd.stages.quantize", "QuantizeResult"),
+    "export": Stage("mobilekd.stages.export", "ExportResult"),
+    "verify": Stage("mobilekd.stages.verify", "VerifyResult"),
+    "bench": Stage("mobilekd.stages.bench", "BenchResult"),
+    "gate": Stage("mobilekd.stages.gate", "GateReport"),
+    "bundle": Stage("mobilekd.stages.bundle", "BundleResult"),
 }
 
 STAGE_FILE = "stage.json"
@@ -64,18 +81,6 @@ class RunOutcome:
 
 def default_run_dir(cfg: PipelineConfig) -> Path:
     return Path("runs") / cfg.name
-
-
-def resolve_data_dir(data_dir: Path | str | None) -> Path | None:
-    """--data-dir, else $MOBILEKD_DATA_DIR; a named directory that does not exist is an error."""
-    chosen = data_dir if data_dir is not None else os.environ.get("MOBILEKD_DATA_DIR")
-    if chosen is None or chosen == "":
-        return None
-    p = Path(chosen).expanduser()
-    if not p.is_dir():
-        source = "--data-dir" if data_dir is not None else "MOBILEKD_DATA_DIR"
-        raise DataError(f"{source}: data directory {str(p)!r} does not exist (expected a folder holding the datasets)")
-    return p
 
 
 def output_digests(stage_dir: Path) -> dict[str, str]:
@@ -169,7 +174,7 @@ def run_pipeline(cfg: PipelineConfig, *, run_dir: Path | None = None, data_dir: 
         raise ConfigError(f"--from: unknown stage {from_stage!r}; expected one of {', '.join(STAGES)}")
     check_config(cfg)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
-    data = resolve_data_dir(data_dir)
+    data = named_data_dir(data_dir)  # None: each loader falls back to the default cache folder
     from mobilekd.runinfo import RunClock
 
     clock = RunClock(cfg.seed, pipeline_file)  # summary.json's "run": started, host, versions, git

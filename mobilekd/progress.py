@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mobilekd.specs import HEADLINE
+
 Advance = Callable[..., None]
 Mode = Literal["tty", "plain", "quiet"]
 EPOCH_LINE_EVERY_S = 10.0
@@ -140,7 +142,7 @@ def headline(name: str, result: Any) -> str:
 def _metric(metrics: Any) -> str:
     if not isinstance(metrics, dict) or not metrics:
         return ""
-    key = next((k for k in ("accuracy", "ndcg@10", "recall@10") if k in metrics), next(iter(metrics)))
+    key = next((k for k in HEADLINE.values() if k in metrics), next(iter(metrics)))
     value = metrics[key]
     return f" · {key} {value:.4f}" if isinstance(value, (int, float)) else ""
 

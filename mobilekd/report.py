@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mobilekd.report_plots import COLORS, RUN_COLORS, bars, curves, heatmap, pareto, scatter
+from mobilekd.summary import headline_metric
 from mobilekd.store import read_json, write_text
 
 __all__ = ["pareto", "render", "render_run", "write_report", "render_compare", "trade_off_points"]
@@ -28,11 +29,6 @@ font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}th{b
 .stages{display:flex;flex-wrap:wrap;gap:6px;margin:8px 0}.stage{border-radius:6px;padding:6px 10px;font-size:12px;
 text-align:center;min-width:64px}.ran{background:#dbeafe}.cached{background:#e8f5e9}.off{background:#f2f2f2;color:#999}
 .plots{display:flex;flex-wrap:wrap;gap:12px}.plots svg{border:1px solid #eee;max-width:100%;height:auto}\n.meta td{text-align:left}"""
-
-
-def headline_metric(summary: dict[str, Any]) -> str:
-    task = (summary.get("data") or {}).get("task", "classification")
-    return {"classification": "accuracy", "ranking": "ndcg@10"}.get(task, "accuracy")
 
 
 def file_metric(a: dict[str, Any], metric: str) -> float | None:
@@ -334,10 +330,11 @@ def render_run(run_dir: Path) -> Path:
 
 def render_compare(run_dirs: list[Path], rows: list[Any]) -> str:
     """`mobilekd compare --html`: the runs side by side on the Pareto plots, then the delta table."""
-    from mobilekd.compare import read_run, run_labels
+    from mobilekd.compare import run_labels
+    from mobilekd.summary import read_summary
 
     labels = run_labels(run_dirs)
-    summaries = [read_run(d) for d in run_dirs]
+    summaries = [read_summary(d, require=()) for d in run_dirs]
     metric = headline_metric(summaries[0])
     points = []
     for i, (label, s, d) in enumerate(zip(labels, summaries, run_dirs)):

@@ -4,7 +4,7 @@ Recall@10 by the length of the customer's history. Computed from the live run's 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -38,17 +38,19 @@ def classification_breakdown(outputs: np.ndarray, targets: np.ndarray, labels: l
 BUCKETS = ((1, 2), (3, 5), (6, 10), (11, 20), (21, 10**9))
 
 
-def ranking_by_history(scores: np.ndarray, targets: np.ndarray, history: np.ndarray) -> list[dict[str, Any]]:
-    """NDCG@10 and Recall@10 per bucket of history length (ids > 1: 0 pads, 1 is unknown)."""
+def ranking_by_history(scores: np.ndarray, targets: np.ndarray, history: np.ndarray, *,
+                       exclude_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """NDCG@10 and Recall@10 per bucket of history length (the dataset's `exclude_ids`, padding
+    and unknown, are not items of a history)."""
     from mobilekd.metrics.ranking import ranking_metrics
 
-    lengths = (history > 1).sum(axis=1)
+    lengths = (~np.isin(history, list(exclude_ids))).sum(axis=1)
     rows = []
     for lo, hi in BUCKETS:
         mask = (lengths >= lo) & (lengths <= hi)
         if mask.sum() == 0:
             continue
-        m = ranking_metrics(scores[mask], targets[mask], ks=(10,))
+        m = ranking_metrics(scores[mask], targets[mask], ks=(10,), exclude_ids=exclude_ids)
         rows.append({"history": f"{lo}-{hi}" if hi < 10**9 else f"{lo}+", "samples": int(mask.sum()),
                      "ndcg@10": m["ndcg@10"], "recall@10": m["recall@10"]})
     return rows
@@ -67,4 +69,6 @@ def breakdown(ctx: Any) -> dict[str, Any] | None:
     if ds.info.task == "classification":
         return {"model": name, **classification_breakdown(outputs, ds.test.targets, list(ds.info.labels))}
     first = ds.info.inputs[0].name
-    return {"model": name, "by_history": ranking_by_history(outputs, ds.test.targets, ds.test.inputs[first])}
+    exclude = [int(i) for i in (ds.info.postprocessing or {}).get("exclude_ids", ())]
+    return {"model": name, "by_history": ranking_by_history(outputs, ds.test.targets, ds.test.inputs[first],
+                                                           exclude_ids=exclude)}

@@ -12,6 +12,13 @@ from mobilekd.errors import ConfigError
 
 DType = Literal["float32", "float16", "int64", "int32", "uint8", "int8", "bool"]
 
+# What a model's output means, for metrics and parity. retrieval: sentence embeddings scored
+# against a catalogue; embedding: features (hidden states, pooled vectors) with no argmax
+# agreement, only error and cosine bounds.
+Task = Literal["classification", "ranking", "retrieval", "embedding"]
+# The one number each task is judged by (training's best epoch, quantization's drop, the report).
+HEADLINE: dict[str, str] = {"classification": "accuracy", "ranking": "ndcg@10", "retrieval": "recall@10"}
+
 _SPEC_RE = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*):(?P<dtype>[a-z0-9]+)\[(?P<shape>[0-9, ]*)\]$")
 
 

@@ -4,6 +4,7 @@ stage gates the summary as it stands before the gate)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -99,3 +100,32 @@ def _gate(results: dict[str, Any]) -> dict[str, Any] | None:
 def _bundle(results: dict[str, Any]) -> dict[str, Any] | None:
     b = results.get("bundle")
     return None if b is None else {"dir": b.dir, "zip": b.zip}
+
+
+def headline_metric(summary: dict[str, Any]) -> str:
+    """The metric a run is judged by: its dataset task's HEADLINE (accuracy when the task is unknown)."""
+    from mobilekd.specs import HEADLINE
+
+    task = (summary.get("data") or {}).get("task", "classification")
+    return HEADLINE.get(task, "accuracy")
+
+
+def read_summary(run_dir: Path, *, require: tuple[str, ...] = ("models", "artifacts")) -> dict[str, Any]:
+    """A run's summary.json, or a ConfigError saying why not. `gate` needs a finished run's
+    `models` and `artifacts`; `compare` (require=()) also reads runs that ended in an error."""
+    from mobilekd.errors import ConfigError
+    from mobilekd.store import read_json
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"RUN_DIR: {str(run_dir)!r} is not a directory (expected a pipeline run directory holding summary.json)")
+    f = run_dir / "summary.json"
+    if not f.is_file():
+        raise ConfigError(f"RUN_DIR: {str(f)!r} does not exist; run `mobilekd pipeline run --out {run_dir}` first")
+    try:
+        summary = read_json(f)
+    except ValueError as e:
+        raise ConfigError(f"{f}: not valid JSON ({e})") from None
+    if not isinstance(summary, dict) or any(k not in summary for k in require):
+        raise ConfigError(f"{f}: not a mobilekd summary (expected keys {' and '.join(require) or 'pipeline'})")
+    return summary

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mobilekd.summary import headline_metric
+
 FORMAT = {"onnx": "onnx", "executorch": "pte", "coreml": "mlpkg", "torch": "pt2"}
 RUNTIME = {"onnxruntime": "ort", "executorch-python": "pte-py", "executorch-native": "pte-c++",
            "torch-eager": "torch", "coreml": "coreml"}
@@ -103,13 +105,8 @@ def gate_table(gate: Any, title: str = "gate") -> Table:
 
 # ---- the end of a pipeline run ------------------------------------------------------------
 
-def _headline(summary: dict[str, Any]) -> str:
-    task = (summary.get("data") or {}).get("task", "classification")
-    return "ndcg@10" if task == "ranking" else "accuracy"
-
-
 def models_table(summary: dict[str, Any]) -> Table:
-    head = _headline(summary)
+    head = headline_metric(summary)
     names = [head] + sorted({k for m in summary.get("models", {}).values() for k in (m.get("metrics") or {})} - {head})
     shown = names[:3]
     t = table(f"models · test split · {summary['pipeline']}", ("model", "params", *shown, "torch p50"),

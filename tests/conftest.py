@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mobilekd.pipeline import STAGES
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -30,7 +32,7 @@ def write_yaml(tmp_path: Path):
     return _write
 
 
-STAGE_ORDER = ("data", "teacher", "distill", "prune", "quantize", "export", "verify", "bench", "gate", "bundle")
+STAGE_ORDER = tuple(STAGES)
 
 
 @pytest.fixture

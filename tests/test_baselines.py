@@ -30,7 +30,7 @@ def test_repeat_rule_by_hand():
     s1 = RepeatRule(5, window=1).fit(TRAIN).scores(EVAL)
     np.testing.assert_allclose(s1, [[0, 0, 2 / 3, 0, 1 + 1 / 3], [0, 0, 2 / 3, 0, 1 / 3]], rtol=1e-6)
     # row 2's relevant 4 is ranked first by the rule -> hit@1; row 1's 3 is not in its history -> miss
-    assert ranking_metrics(s, EVAL.targets, ks=(1,))["hitrate@1"] == 0.5
+    assert ranking_metrics(s, EVAL.targets, ks=(1,), exclude_ids=(0, 1))["hitrate@1"] == 0.5
 
 
 def test_history_frequency_reads_long_items():
@@ -51,7 +51,7 @@ def test_cooccurrence_history_to_next_invoice():
 def test_blend_tuned_on_validation():
     pop = MostPopular(5).fit(TRAIN)
     blend = Blend({"repeat": RepeatRule(5).fit(TRAIN), "popular": pop})
-    blend.tune(EVAL, lambda s: ranking_metrics(s, EVAL.targets, ks=(1,))["ndcg@1"], grid=(0.0, 10.0))
+    blend.tune(EVAL, lambda s: ranking_metrics(s, EVAL.targets, ks=(1,), exclude_ids=(0, 1))["ndcg@1"], grid=(0.0, 10.0))
     # popularity alone ranks 2 first (never relevant); the repeat part must dominate -> weight 0
     assert blend.weights == {"repeat": 1.0, "popular": 0.0} and blend.best_val == 0.5
 
@@ -62,6 +62,6 @@ def test_on_real_slice():
         pytest.skip("shared datasets not found")
     ds = online_retail.load(data, seed=0, max_customers=400)
     n = ds.info.num_outputs
-    pop = ranking_metrics(MostPopular(n).fit(ds.train).scores(ds.test), ds.test.targets)
-    rep = ranking_metrics(RepeatRule(n).fit(ds.train).scores(ds.test), ds.test.targets)
+    pop = ranking_metrics(MostPopular(n).fit(ds.train).scores(ds.test), ds.test.targets, exclude_ids=ds.info.postprocessing["exclude_ids"])
+    rep = ranking_metrics(RepeatRule(n).fit(ds.train).scores(ds.test), ds.test.targets, exclude_ids=ds.info.postprocessing["exclude_ids"])
     assert 0.0 < pop["ndcg@10"] < rep["ndcg@10"]  # personal history beats global popularity

@@ -156,13 +156,12 @@ def estimate_inputs_from_module(model: "torch.nn.Module", example: tuple["torch.
     `weight_bytes` defaults to the module's parameters + buffers; pass the artifact's file size
     for a quantized export."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from mobilekd.bench.size import weight_bytes_by_precision
+    from mobilekd.compress.macs import count_macs
 
     model = model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(*example)
+    macs = count_macs(model, example)
     graph = torch.export.export(model, example).graph
     act_bytes = n_ops = 0
     for node in graph.nodes:
@@ -175,7 +174,7 @@ def estimate_inputs_from_module(model: "torch.nn.Module", example: tuple["torch.
                 act_bytes += v.numel() * v.element_size()
     if weight_bytes is None:
         weight_bytes = sum(weight_bytes_by_precision(model).values())
-    return EstimateInputs(macs=counter.get_total_flops() // 2, weight_bytes=weight_bytes,
+    return EstimateInputs(macs=macs, weight_bytes=weight_bytes,
                           activation_bytes=act_bytes, n_ops=n_ops, precision=precision)
 
 

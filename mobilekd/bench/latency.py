@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Format = Literal["onnx", "executorch", "torch"]
+# What this module can time: the export formats that run on Linux (`export.types.Format` less
+# coreml) plus "torch", an eager baseline that is not an export format, hence its own name.
+TimedFormat = Literal["onnx", "executorch", "torch"]
 Runtime = Literal["onnxruntime", "executorch-python", "executorch-native", "torch-eager"]
 RUNTIME_OF_FORMAT: dict[str, Runtime] = {
     "onnx": "onnxruntime",
@@ -113,7 +115,7 @@ def check_feeds(feeds: dict[str, np.ndarray]) -> None:
             raise ConfigError(f"feeds[{name!r}]: expected batch 1 (shape (1, ...)), got shape {arr.shape}")
 
 
-def measure_latency(format: Format, path: "Path | torch.nn.Module", feeds: dict[str, np.ndarray], *,
+def measure_latency(format: TimedFormat, path: "Path | torch.nn.Module", feeds: dict[str, np.ndarray], *,
                     threads: int, options: LatencyOptions) -> LatencyStats:
     """Measure one model file in a fresh subprocess with `threads` threads.
 

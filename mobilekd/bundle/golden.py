@@ -17,7 +17,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from mobilekd.export.types import Tolerance
+from mobilekd.export.types import Format, Tolerance
 from mobilekd.specs import TensorSpec
 
 ENCODING = "mobilekd-golden-json/1"
@@ -28,7 +28,7 @@ class Expected(BaseModel):
     """One model file's expected outputs, one feed (output name -> array) per golden input."""
 
     path: str
-    format: Literal["onnx", "executorch", "coreml"]
+    format: Format
     variant: str
     executed: bool  # False: this machine could not run the file (CoreML on Linux)
     source: Literal["file", "pytorch"]  # who produced `outputs`: the file itself, or the PyTorch student
@@ -76,9 +76,10 @@ def runtime_label(format: str, executed: bool) -> str:
     return f"{package} {version}"
 
 
-def run_file(format: str, path: Path, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
-             feeds: Sequence[Feed]) -> list[Feed]:
-    """Run one file on its runtime over every feed; outputs named as the manifest names them."""
+def file_outputs(format: str, path: Path, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
+                 feeds: Sequence[Feed]) -> list[Feed]:
+    """One file's outputs on every feed, named as the manifest names them (the file runs through
+    `export.runtime.open_runtime`, the one way mobilekd runs a file)."""
     from mobilekd.export.runtime import open_runtime
 
     session = open_runtime(format, path, input_names=[s.name for s in inputs])  # type: ignore[arg-type]

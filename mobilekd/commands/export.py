@@ -51,7 +51,7 @@ def export_command(
 
     from mobilekd.commands.options import log_beside, split_list
     from mobilekd.errors import ConfigError
-    from mobilekd.export.command import ExportOptions, parse_args
+    from mobilekd.export.command import ExportOptions, ExportRequest, parse_args
     from mobilekd.export.command import export_command as run_export
     from mobilekd.export.types import CoreMLOptions, OnnxOptions
     from mobilekd.logs import capture
@@ -68,9 +68,10 @@ def export_command(
     fmts = split_list(formats)
     log = log_beside(out, "export")
     with capture(log, verbose=verbose):  # torch.export, coremltools and ONNX chatter goes to the log
-        results = run_export(source, split_list(inputs), fmts, out, checkpoint=checkpoint,  # type: ignore[arg-type]
-                             verify_data=verify_data, quantize=quantize, calibration_data=calibration_data, task=task,
-                             keep_outputs=split_list(outputs), factory_args=parse_args(args), options=options)
+        results = run_export(ExportRequest(
+            source=source, inputs=split_list(inputs), formats=fmts, out=out, checkpoint=checkpoint,
+            verify_data=verify_data, quantize=quantize, calibration_data=calibration_data, task=task,
+            keep_outputs=split_list(outputs), factory_args=parse_args(args), options=options))
     rows = []
     t = table(f"mobilekd export · {source} · {out}", ("file", "size", "parity", "inputs", "max err", "agree"),
               text=("file", "inputs"))

@@ -12,40 +12,6 @@ import typer
 from rich.console import Console
 
 from mobilekd.commands import user_errors
-from mobilekd.errors import ConfigError
-
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    from mobilekd.store import read_json
-
-    if not run_dir.is_dir():
-        raise ConfigError(f"RUN_DIR: {str(run_dir)!r} is not a directory (expected a pipeline run directory)")
-    f = run_dir / "summary.json"
-    if not f.is_file():
-        raise ConfigError(f"RUN_DIR: {str(f)!r} does not exist; run `mobilekd pipeline run --out {run_dir}` first")
-    try:
-        summary = read_json(f)
-    except ValueError as e:
-        raise ConfigError(f"{f}: not valid JSON ({e})") from None
-    if not isinstance(summary, dict) or "artifacts" not in summary or "models" not in summary:
-        raise ConfigError(f"{f}: not a mobilekd summary (expected keys models and artifacts)")
-    return summary
-
-
-def run_budgets(run_dir: Path, budget: Path | None) -> tuple[list, str]:
-    """The budgets to apply and where they came from."""
-    from mobilekd.gate import load_budgets, parse_budgets
-    from mobilekd.pipeline_file import read_yaml
-
-    if budget is not None:
-        return load_budgets(budget), str(budget)
-    own = run_dir / "pipeline.yaml"
-    if not own.is_file():
-        raise ConfigError(f"--budget not given and {str(own)!r} does not exist; pass --budget budgets.yaml")
-    budgets = parse_budgets(read_yaml(own), str(own))
-    if not budgets:
-        raise ConfigError(f"{own}: gate.budgets is empty; pass --budget budgets.yaml")
-    return budgets, f"{own} (gate section)"
 
 
 def gate_table(report: Any, title: str) -> Any:
@@ -63,11 +29,12 @@ def gate_command(
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)."),
 ) -> None:
     """Gate a finished run against phone budgets: exit 0 all pass, 1 any fails, 2 bad input."""
-    from mobilekd.gate import evaluate_budgets, to_junit, to_markdown
+    from mobilekd.gate import budgets_for_run, evaluate_budgets, to_junit, to_markdown
+    from mobilekd.summary import read_summary
     from mobilekd.store import write_text
 
     summary = read_summary(run_dir)
-    budgets, source = run_budgets(run_dir, budget)
+    budgets, source = budgets_for_run(run_dir, budget)
     report = evaluate_budgets(budgets, summary)
     name = str(summary.get("pipeline", run_dir.name))
     Console().print(gate_table(report, f"{name} · {source}"))

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from collections.abc import Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
-from mobilekd.specs import StrictModel, TensorSpec
+from mobilekd.specs import StrictModel, Task, TensorSpec
 
 OptionsT = TypeVar("OptionsT", bound=StrictModel)
-
-Task = Literal["classification", "ranking", "retrieval"]
 
 
 class DatasetInfo(StrictModel):

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pydantic
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from mobilekd.data import Dataset, DatasetInfo, Split, parse_options
 from mobilekd.data.download import resolve_data_dir
@@ -44,6 +42,9 @@ def load(data_dir: Path | None = None, *, seed: int, val_fraction: float = 0.1,
     `data_dir` is not read (the data ships with scikit-learn) but, when given, must exist, so that
     a pipeline pointing at a wrong folder fails the same way for every dataset.
     """
+    from sklearn.datasets import load_digits  # here, so that checking options stays light
+    from sklearn.model_selection import train_test_split
+
     opts = parse_options(DigitsOptions, "digits",
                          val_fraction=val_fraction, test_fraction=test_fraction)
     if data_dir is not None:

@@ -26,11 +26,10 @@ TIMEOUT_S = 60.0
 _VERIFIED: dict[tuple[str, int, int, str], str] = {}
 
 
-def resolve_data_dir(data_dir: Path | str | None) -> Path:
-    """The explicit argument, then $MOBILEKD_DATA_DIR, then ~/.cache/mobilekd/datasets.
+def named_data_dir(data_dir: Path | str | None) -> Path | None:
+    """The folder the user named: the explicit argument, then $MOBILEKD_DATA_DIR; None if neither.
 
-    A folder the user named (argument or env var) must exist: a typo must not silently trigger a
-    download into a fresh folder. The default cache folder is created on demand.
+    A named folder must exist: a typo must not silently trigger a download into a fresh folder.
     """
     if data_dir is not None:
         path = Path(data_dir).expanduser()
@@ -43,6 +42,14 @@ def resolve_data_dir(data_dir: Path | str | None) -> Path:
         if not path.is_dir():
             raise DataError(f"${ENV_VAR}: folder {str(path)!r} does not exist (expected a folder holding the datasets)")
         return path
+    return None
+
+
+def resolve_data_dir(data_dir: Path | str | None) -> Path:
+    """The named folder (`named_data_dir`), else ~/.cache/mobilekd/datasets, created on demand."""
+    named = named_data_dir(data_dir)
+    if named is not None:
+        return named
     path = DEFAULT_DIR.expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path

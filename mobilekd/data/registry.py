@@ -26,6 +26,9 @@ OPTIONS: dict[str, str] = {
     "digits": "mobilekd.data.digits:DigitsOptions",
     "fashion_mnist": "mobilekd.data.fashion_mnist:FashionMNISTOptions",
     "online_retail": "mobilekd.data.online_retail:OnlineRetailOptions",
+    "voice_commands": "mobilekd.data.voice_synth:SynthOptions",  # data_seed is SynthOptions.seed
+    "speech_commands": "mobilekd.data.speech_commands:SpeechCommandsOptions",
+    "online_retail_catalogue": "mobilekd.data.catalogue:CatalogueOptions",
 }
 
 
@@ -56,7 +59,7 @@ def check_options(cfg: Any) -> None:
 def _check_values(cfg: Any, model: Any) -> None:
     from pydantic import ValidationError
 
-    from mobilekd.pipeline_file import format_error
+    from mobilekd.yaml_input import format_error
 
     given = {k: v for k, v in cfg.options.items() if k in model.model_fields}
     try:

@@ -26,12 +26,30 @@ from mobilekd.config import TrainSettings
 from mobilekd.data import DatasetInfo, Split
 from mobilekd.distill import ddp
 from mobilekd.errors import ConfigError
-from mobilekd.evaluate import HEADLINE, metrics
+from mobilekd.evaluate import metrics
+from mobilekd.specs import HEADLINE
 from mobilekd.progress import QUIET, Reporter
 from mobilekd.store import atomic_path
 
 # objective(model, inputs, targets, row indices) -> (loss, terms for the log)
 Objective = Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """One training run: the splits it reads, how it trains (`settings`: epochs, lr, batch size,
+    optimiser, ...; a stage config that extends TrainSettings, or `settings.model_copy(update=...)`
+    for a fine-tune's own epochs and lr), the seed, and where it reports and checkpoints.
+    resume: a checkpoint path; written after each epoch, read at the start if present."""
+
+    train: Split
+    val: Split
+    info: DatasetInfo
+    settings: TrainSettings
+    seed: int
+    desc: str = "train"
+    reporter: Reporter = QUIET
+    resume: Path | None = None
 
 
 @dataclass
@@ -74,8 +92,8 @@ def batch_targets(ys: torch.Tensor, idx: torch.Tensor, num_items: int) -> torch.
     return invoice_distribution(y, num_items) if y.ndim == 2 else y
 
 
-def make_optimizer(model: nn.Module, s: TrainSettings, lr: float | None = None) -> torch.optim.Optimizer:
-    lr = s.lr if lr is None else lr
+def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
+    lr = s.lr
     params = [p for p in model.parameters() if p.requires_grad]
     if s.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=s.weight_decay, nesterov=True)
@@ -140,20 +158,18 @@ def _set_rng_state(s: dict[str, Any]) -> None:
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
 
 
-def fit(model: nn.Module, train: Split, val: Split, info: DatasetInfo, settings: TrainSettings, *,
-        objective: Objective, seed: int, reporter: Reporter = QUIET, desc: str = "train",
-        lr: float | None = None, epochs: int | None = None, extra_params: list[nn.Parameter] | None = None,
-        aux: nn.Module | None = None, resume: Path | None = None,
+def fit(model: nn.Module, spec: TrainSpec, objective: Objective, *, aux: nn.Module | None = None,
         on_epoch: Callable[[int, int], None] | None = None) -> FitResult:
     """Train `model` in place and leave it (on the CPU) holding the weights of its best validation epoch.
 
     aux: modules trained with the model (hint adapters); optimised, synchronised and checkpointed with it.
-    resume: a checkpoint path; written after each epoch, read at the start if present.
     on_epoch(epoch, epochs): called before each epoch (loss schedules).
     The objective gets the batch's row indices too, so cached teacher outputs can be looked up.
     """
+    train, val, info, settings, seed = spec.train, spec.val, spec.info, spec.settings, spec.seed
+    reporter, desc, resume = spec.reporter, spec.desc, spec.resume
     gen = seed_everything(seed)
-    epochs = settings.epochs if epochs is None else epochs
+    epochs = settings.epochs
     world, rank, device = ddp.world_size(), ddp.rank(), ddp.device()
     if settings.batch_size % world:
         raise ConfigError(f"batch_size: {settings.batch_size} must be divisible by the number of processes ({world})")
@@ -163,9 +179,7 @@ def fit(model: nn.Module, train: Split, val: Split, info: DatasetInfo, settings:
     ys = train_targets(train)
     n = len(train)
     trained = _Trained(model, aux).to(device)
-    opt = make_optimizer(trained, settings, lr)
-    if extra_params:
-        opt.add_param_group({"params": extra_params})
+    opt = make_optimizer(trained, settings)
     clip_params = [p for g in opt.param_groups for p in g["params"]]
     sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed)
     steps = max(1, epochs * ((len(sampler) + local_batch - 1) // local_batch))

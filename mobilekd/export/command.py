@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from mobilekd.errors import ConfigError, DataError, MobileKDError, ModelError, UserCodeError
@@ -47,22 +47,49 @@ class ExportOptions(BaseModel):
     coreml: CoreMLOptions = CoreMLOptions()
 
 
-def export_command(source: str, inputs: list[str], formats: list[Format], out: Path, *,
-                   checkpoint: Path | None = None, verify_data: Path | None = None,
-                   quantize: str | None = None, calibration_data: Path | None = None,
-                   task: str = "classification", k: int = 10, keep_outputs: Sequence[str] = (),
-                   stem: str = "model", max_samples: int = 256, factory_args: dict[str, Any] | None = None,
-                   options: ExportOptions | None = None) -> list[tuple[ExportedModel, Parity]]:
-    """Export `source` (an import path `module:function`, or `hf:DIR`) to `formats` under `out` as
-    `<stem>_fp32.<suffix>` (and `<stem>_int8.<suffix>`), verify each, and return (file, parity)
-    pairs in format order, fp32 before int8. Each format is exported and verified on its own: a
-    format that fails gives a row with status `failed` and the others go on."""
+class ExportRequest(BaseModel):
+    """One `mobilekd export`, every option typed in one place (the CLI fills it from its flags).
+
+    source: an import path `module:function` (its factory takes `factory_args`) or `hf:DIR`;
+    inputs: one `NAME:DTYPE[D0,...]` per model input (an hf: model builds them from its config);
+    checkpoint: a state dict for the built model; verify_data / calibration_data: .npz files, one
+    array per input (at most `max_samples` rows read); quantize: one of QUANTIZE_SCHEMES, or None
+    for fp32 only; task and k: how parity is judged; keep_outputs: the outputs to keep (all if
+    empty); stem: the files' name stem."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str
+    inputs: list[str] = []
+    formats: list[str] = list(FORMATS)
+    out: Path
+    checkpoint: Path | None = None
+    verify_data: Path | None = None
+    quantize: str | None = None
+    calibration_data: Path | None = None
+    task: str = "classification"
+    k: int = 10
+    keep_outputs: list[str] = []
+    stem: str = "model"
+    max_samples: int = 256
+    factory_args: dict[str, Any] = {}
+    options: ExportOptions = ExportOptions()
+
+
+def export_command(request: ExportRequest) -> list[tuple[ExportedModel, Parity]]:
+    """Export the request's model to its formats under `out` as `<stem>_fp32.<suffix>` (and
+    `<stem>_int8.<suffix>`), verify each, and return (file, parity) pairs in format order, fp32
+    before int8. Each format is exported and verified on its own: a format that fails gives a row
+    with status `failed` and the others go on."""
+    r = request
+    source, inputs, formats, out, task, options = r.source, r.inputs, r.formats, r.out, r.task, r.options
+    checkpoint, verify_data, calibration_data, quantize = r.checkpoint, r.verify_data, r.calibration_data, r.quantize
+    k, keep_outputs, stem, max_samples = r.k, r.keep_outputs, r.stem, r.max_samples
     for f in formats:
         if f not in FORMATS:
             raise ConfigError(f"--formats: expected some of {', '.join(FORMATS)}, got {f!r}")
     if quantize is not None and quantize not in QUANTIZE_SCHEMES:
         raise ConfigError(f"--quantize: expected one of {', '.join(QUANTIZE_SCHEMES)}, got {quantize!r}")
-    options = options or ExportOptions()
     if is_hf(source):
         model, default_specs = load_hf(source, task)
         task = parity_task(task)
@@ -70,7 +97,7 @@ def export_command(source: str, inputs: list[str], formats: list[Format], out: P
         if task not in ("classification", "ranking", "embedding"):
             raise ConfigError(f"--task: expected classification, ranking or embedding (or, for an hf: model, "
                               f"one of {', '.join(HF_TASKS)}), got {task!r}")
-        model, default_specs = load_factory(source, factory_args or {}), []
+        model, default_specs = load_factory(source, r.factory_args), []
     if checkpoint is not None:
         load_checkpoint(model, Path(checkpoint))
     model.eval()

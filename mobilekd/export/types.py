@@ -6,17 +6,31 @@ are plain pydantic models that serialise to JSON."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, NamedTuple, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mobilekd.specs import StrictModel, TensorSpec
+from mobilekd.specs import StrictModel, Task, TensorSpec  # noqa: F401  (Task re-exported)
 
 Format = Literal["onnx", "executorch", "coreml"]
-FORMATS: tuple[str, ...] = ("onnx", "executorch", "coreml")
-# retrieval: sentence embeddings scored against a catalogue; embedding: features (hidden states,
-# pooled vectors) with no argmax agreement, only error and cosine bounds.
-Task = Literal["classification", "ranking", "retrieval", "embedding"]
+FORMATS: tuple[Format, ...] = ("onnx", "executorch", "coreml")
+
+
+
+class TaskOutput(NamedTuple):
+    """What a built-in task's model returns: the exported tensor's name, the kind the bundle's
+    manifest names (postprocessing.output) and the activation an app applies to it."""
+
+    name: str
+    kind: str
+    activation: str
+
+
+TASK_OUTPUT: dict[str, TaskOutput] = {
+    "classification": TaskOutput("logits", "logits", "softmax"),
+    "ranking": TaskOutput("scores", "scores", "none"),
+    "retrieval": TaskOutput("sentence_embedding", "embedding", "none"),
+}
 
 # File suffix per format; an .mlpackage is a folder.
 SUFFIX: dict[str, str] = {"onnx": ".onnx", "executorch": ".pte", "coreml": ".mlpackage"}

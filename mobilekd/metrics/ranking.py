@@ -30,7 +30,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-EXCLUDED_IDS = (0, 1)  # the default for callers that have no DatasetInfo (padding, unknown)
 CHUNK = 512
 
 
@@ -62,7 +61,7 @@ def _add(sums: dict[str, float], suffix: str, top: np.ndarray, targets: np.ndarr
 
 def ranking_metrics(scores: np.ndarray, targets: np.ndarray, ks: tuple[int, ...] = (10, 20), *,
                     history: np.ndarray | None = None,
-                    exclude_ids: Sequence[int] = EXCLUDED_IDS) -> dict[str, float]:
+                    exclude_ids: Sequence[int]) -> dict[str, float]:
     """{"recall@k", "ndcg@k", "hitrate@k"} for every k in ks, averaged over the rows; with
     `history` (N, K) item ids (padding allowed), also each with the suffixes `_new` and `_repeat`
     plus `rows_new` and `rows_repeat` (see the module docstring).

@@ -9,15 +9,16 @@ from __future__ import annotations
 import inspect
 import pickle
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable
 
 from mobilekd.data import DatasetInfo
 from mobilekd.errors import ModelError
 from mobilekd.imports import import_object
 from mobilekd.usercode import calling
+
+if TYPE_CHECKING:  # torch is imported where a model is built: name checks stay light
+    import torch
+    from torch import nn
 
 BUILTIN_MODELS: dict[str, str] = {
     "cnn": "mobilekd.models.vision:build_cnn",
@@ -40,13 +41,15 @@ def check_model_name(key: str, name: str) -> None:
         )
 
 
-def factory_for(name: str, key: str) -> Callable[..., nn.Module]:
+def factory_for(name: str, key: str) -> "Callable[..., nn.Module]":
     check_model_name(key, name)
     return import_object(BUILTIN_MODELS.get(name, name), what=key)
 
 
-def build_model(name: str, args: dict[str, Any], info: DatasetInfo, *, key: str) -> nn.Module:
+def build_model(name: str, args: dict[str, Any], info: DatasetInfo, *, key: str) -> "nn.Module":
     """Build a model for `info`'s inputs and outputs; bad arguments name the model and the key."""
+    from torch import nn
+
     factory = factory_for(name, key)
     kwargs = dict(args)
     params = inspect.signature(factory).parameters
@@ -76,10 +79,12 @@ def build_model(name: str, args: dict[str, Any], info: DatasetInfo, *, key: str)
     return model
 
 
-def check_output(model: nn.Module, example: tuple[torch.Tensor, ...], info: DatasetInfo, *, key: str,
+def check_output(model: "nn.Module", example: "tuple[torch.Tensor, ...]", info: DatasetInfo, *, key: str,
                  name: str) -> None:
     """The contract every model meets before training: on a real batch, one float tensor of shape
     (batch, num_outputs). A forward that raises is the user's code failing (exit 2, named)."""
+    import torch
+
     with torch.no_grad(), calling(key, name, action="failed on a real batch of the dataset with"):
         out = model(*example)
     batch = int(example[0].shape[0])
@@ -96,13 +101,11 @@ def check_output(model: nn.Module, example: tuple[torch.Tensor, ...], info: Data
         raise ModelError(f"{key}: {name!r} returned shape {tuple(out.shape)}; expected {expected}")
 
 
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def load_state(model: nn.Module, path: Any, *, key: str) -> nn.Module:
+def load_state(model: "nn.Module", path: Any, *, key: str) -> "nn.Module":
     """Load a state dict saved with torch.save, never unpickling code (weights_only=True); a
     checkpoint that does not fit names the missing, unexpected and wrongly shaped keys."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{key}: checkpoint {path} not found")

@@ -18,11 +18,9 @@ from mobilekd.bundle.manifest import GOLDEN, MODEL_CARD, MANIFEST, SCHEMA_VERSIO
 from mobilekd.config import BundleConfig
 from mobilekd.context import RunContext
 from mobilekd.errors import StageError
-from mobilekd.export.types import ExportedModel
+from mobilekd.export.types import TASK_OUTPUT, ExportedModel
 from mobilekd.store import atomic_path, sha256_file, sha256_json, size_bytes, write_json, write_text
 
-OUTPUT_KIND = {"classification": "logits", "ranking": "scores", "retrieval": "embedding"}
-ACTIVATION = {"classification": "softmax", "ranking": "none", "retrieval": "none"}
 
 
 class BundleResult(BaseModel):
@@ -138,7 +136,7 @@ def _golden(cfg: BundleConfig, ctx: RunContext, chosen: list[ExportedModel], roo
         executed = can_execute(a.format)
         path = f"models/{Path(a.path).name}"
         if executed:
-            outputs = g.run_file(a.format, root / path, a.inputs, a.outputs, feeds)
+            outputs = g.file_outputs(a.format, root / path, a.inputs, a.outputs, feeds)
         else:
             if torch_out is None:
                 torch_out = predict(ctx.student(), part, info)
@@ -172,7 +170,7 @@ def _manifest(cfg: BundleConfig, ctx: RunContext, files: list[dict[str, Any]], a
         "files": files,
         "assets": assets,
         "preprocessing": dict(info.preprocessing),
-        "postprocessing": {"output": OUTPUT_KIND[info.task], "activation": ACTIVATION[info.task], "top_k": top_k,
+        "postprocessing": {"output": TASK_OUTPUT[info.task].kind, "activation": TASK_OUTPUT[info.task].activation, "top_k": top_k,
                            "details": dict(info.postprocessing)},
         "vocabulary": vocabulary,
         "golden": {"path": GOLDEN, "encoding": g.ENCODING, "split": "test", "samples": samples},

@@ -24,9 +24,10 @@ from mobilekd.distill.hints import FeatureTaps, probe_shapes
 from mobilekd.distill.losses import HintLoss, KDLoss, RKDLoss
 from mobilekd.distill.objective import CachedTeacher, DistillObjective, OnlineTeacher
 from mobilekd.distill.ranking import ranking_objective
-from mobilekd.distill.trainer import Objective, fit, seed_everything
+from mobilekd.distill.trainer import Objective, TrainSpec, fit, seed_everything
 from mobilekd.evaluate import evaluate
-from mobilekd.models import build_model, count_params
+from mobilekd.compress.macs import count_params
+from mobilekd.models import build_model
 from mobilekd.store import atomic_path, sha256_file, sha256_json
 
 
@@ -140,9 +141,9 @@ def run(cfg: DistillConfig, ctx: RunContext) -> DistillResult:
             objective = DistillObjective(kd, hints, relation, taps, source)
             # -- ranking distillation (distill.ranking; mobilekd/distill/ranking.py) --
             trained = objective if cfg.ranking is None else ranking_objective(cfg.ranking, objective, source, ds.info)
-            fitted = fit(student, ds.train, ds.val, ds.info, cfg, objective=trained, seed=ctx.config.seed,
-                         reporter=ctx.reporter, desc="distill epochs", aux=trained, resume=resume,
-                         on_epoch=kd.set_epoch)
+            spec = TrainSpec(ds.train, ds.val, ds.info, cfg, ctx.config.seed, desc="distill epochs",
+                             reporter=ctx.reporter, resume=resume)
+            fitted = fit(student, spec, trained, aux=trained, on_epoch=kd.set_epoch)
     finally:
         if online is not None:
             online.close()

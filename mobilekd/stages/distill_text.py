@@ -11,9 +11,10 @@ from mobilekd.context import RunContext
 from mobilekd.distill.cache import split_digest
 from mobilekd.distill import ddp
 from mobilekd.distill.embedding_objective import EmbeddingObjective
-from mobilekd.distill.trainer import fit, seed_everything
+from mobilekd.distill.trainer import TrainSpec, fit, seed_everything
 from mobilekd.evaluate import evaluate
-from mobilekd.models import build_model, count_params
+from mobilekd.compress.macs import count_params
+from mobilekd.models import build_model
 from mobilekd.store import sha256_file
 
 
@@ -31,8 +32,8 @@ def run_text(cfg: DistillConfig, ctx: RunContext):
         student_dim = int(student.eval()(*example).shape[-1])
     objective = EmbeddingObjective(emb_cfg, ds.train, ds.train.reference.get("teacher"), student_dim)
     resume = resume_path(ctx, "distill", cfg, sha256_file(ctx.path(teacher_result.model.path)), split_digest(ds.train))
-    fitted = fit(student, ds.train, ds.val, ds.info, cfg, objective=objective, seed=ctx.config.seed,
-                 reporter=ctx.reporter, desc="distill epochs", aux=objective, resume=resume)
+    fitted = fit(student, TrainSpec(ds.train, ds.val, ds.info, cfg, ctx.config.seed, desc="distill epochs",
+                                    reporter=ctx.reporter, resume=resume), objective, aux=objective)
     ref = save_student(ctx, cfg, student, resume)
     losses = [name for name, w in (("feature_cosine", emb_cfg.cosine), ("feature_mse", emb_cfg.mse),
                                    ("rkd_distance", emb_cfg.rkd_distance), ("rkd_angle", emb_cfg.rkd_angle),

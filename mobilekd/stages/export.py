@@ -9,9 +9,7 @@ from pydantic import BaseModel
 
 from mobilekd.config import ExportConfig
 from mobilekd.context import RunContext
-from mobilekd.export.types import ExportedModel
-
-OUTPUT_NAMES = {"classification": ["logits"], "ranking": ["scores"], "retrieval": ["sentence_embedding"]}
+from mobilekd.export.types import TASK_OUTPUT, ExportedModel
 
 
 class ExportResult(BaseModel):
@@ -25,7 +23,7 @@ def run(cfg: ExportConfig, ctx: RunContext) -> ExportResult:
 
     ds = ctx.dataset()
     out = ctx.stage_dir("export")
-    inputs, outputs = list(ds.info.inputs), OUTPUT_NAMES[ds.info.task]
+    inputs, outputs = list(ds.info.inputs), [TASK_OUTPUT[ds.info.task].name]
     student = ctx.student()
     qres, qcfg = ctx.result("quantize"), ctx.config.quantize
     artifacts: list[ExportedModel] = []
@@ -75,15 +73,10 @@ def run(cfg: ExportConfig, ctx: RunContext) -> ExportResult:
 
 
 def _export_fp32(fmt: str, model, inputs, outputs, out, cfg: ExportConfig) -> ExportedModel:
-    from mobilekd.export.coreml import export_coreml
-    from mobilekd.export.executorch import export_executorch
-    from mobilekd.export.onnx import export_onnx
+    from mobilekd.export import SUFFIX, export_model
 
-    if fmt == "onnx":
-        return export_onnx(model, inputs, outputs, out / "student_fp32.onnx", cfg.onnx, variant="fp32")
-    if fmt == "executorch":
-        return export_executorch(model, inputs, outputs, out / "student_fp32.pte", cfg.executorch, variant="fp32")
-    return export_coreml(model, inputs, outputs, out / "student_fp32.mlpackage", cfg.coreml, variant="fp32")
+    return export_model(fmt, model, inputs, outputs, out / f"student_fp32{SUFFIX[fmt]}",  # type: ignore[arg-type]
+                        options=getattr(cfg, fmt), variant="fp32")
 
 
 def _describe(fmt: str, variant: str, path, like: ExportedModel, scheme: str, source: str) -> ExportedModel:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from mobilekd.config import PruneConfig
 from mobilekd.context import ModelRef, RunContext
-from mobilekd.distill.trainer import fit
+from mobilekd.distill.trainer import TrainSpec, fit
 from mobilekd.evaluate import evaluate
 from mobilekd.store import atomic_path
 
@@ -59,9 +59,9 @@ def run(cfg: PruneConfig, ctx: RunContext) -> PruneResult:
         from mobilekd.stages.distill import recovery_objective
 
         objective, settings = recovery_objective(ctx)
-        history = fit(model, ds.train, ds.val, ds.info, settings, objective=objective, seed=ctx.config.seed,
-                      reporter=ctx.reporter, desc="prune fine-tune", lr=cfg.finetune_lr,
-                      epochs=cfg.finetune_epochs).history
+        settings = settings.model_copy(update={"lr": cfg.finetune_lr, "epochs": cfg.finetune_epochs})
+        history = fit(model, TrainSpec(ds.train, ds.val, ds.info, settings, ctx.config.seed, desc="prune fine-tune",
+                                       reporter=ctx.reporter), objective).history
     model.eval()
     path = ctx.stage_dir("prune") / "student_pruned.pt2"
     save_program(model, example, path)

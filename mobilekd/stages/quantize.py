@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from mobilekd.config import QuantizeConfig
 from mobilekd.context import ModelRef, RunContext
-from mobilekd.evaluate import HEADLINE, evaluate
+from mobilekd.evaluate import evaluate
+from mobilekd.specs import HEADLINE
 from mobilekd.stages.prune import example_inputs, save_program
 from mobilekd.store import atomic_path, write_json
 

@@ -17,11 +17,12 @@ from mobilekd.config import TeacherConfig
 from mobilekd.context import ModelRef, RunContext
 from mobilekd.data import Dataset, DatasetInfo
 from mobilekd.distill import ddp
-from mobilekd.distill.trainer import fit, seed_everything
+from mobilekd.distill.trainer import TrainSpec, fit, seed_everything
 from mobilekd.errors import ModelError
 from mobilekd.evaluate import evaluate
-from mobilekd.models.program import load_exported
-from mobilekd.models import build_model, count_params, load_state
+from mobilekd.models.program import load_program
+from mobilekd.compress.macs import count_params
+from mobilekd.models import build_model, load_state
 from mobilekd.stages.distill import resume_path
 from mobilekd.store import atomic_path, write_bytes
 
@@ -42,12 +43,13 @@ def cross_entropy(model: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch
     return F.cross_entropy(model(*xs), y), {}
 
 
-def load_program(path: Path, ds: Dataset, info: DatasetInfo) -> torch.nn.Module:
-    """A torch.export program saved with torch.export.save; checked on one real example."""
+def checked_program(path: Path, ds: Dataset, info: DatasetInfo) -> torch.nn.Module:
+    """The user's torch.export program (`models.program.load_program`), checked on real examples
+    of the inputs the teacher reads (`info`)."""
     if not path.is_file():
         raise ModelError(f"teacher.checkpoint: program {path} not found")
     try:
-        module = load_exported(path).module()
+        module = load_program(path)
     except (RuntimeError, ValueError, KeyError, OSError) as e:
         raise ModelError(f"teacher.checkpoint: cannot load torch.export program {path}: {e}") from None
     # a batch of 2: a program exported with a fixed batch of 1 cannot be trained against
@@ -76,7 +78,7 @@ def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
 
         return run_hf(cfg, cfg.hf, ctx)
     if cfg.checkpoint is not None and Path(cfg.checkpoint).suffix == ".pt2":
-        model = load_program(Path(cfg.checkpoint), ds, info)
+        model = checked_program(Path(cfg.checkpoint), ds, info)
         path = out_dir / "teacher.pt2"
         if ddp.is_main():
             write_bytes(path, Path(cfg.checkpoint).read_bytes())
@@ -93,8 +95,8 @@ def run(cfg: TeacherConfig, ctx: RunContext) -> TeacherResult:
         source = "pretrained"
     else:
         resume = resume_path(ctx, "teacher", cfg)
-        fitted = fit(model, ds.train, ds.val, info, cfg, objective=cross_entropy, seed=ctx.config.seed,
-                     reporter=ctx.reporter, desc="teacher epochs", resume=resume)
+        fitted = fit(model, TrainSpec(ds.train, ds.val, info, cfg, ctx.config.seed, desc="teacher epochs",
+                                      reporter=ctx.reporter, resume=resume), cross_entropy)
         history, best, source = fitted.history, fitted.best_epoch, "trained"
         if ddp.is_main():
             resume.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ from mobilekd.context import ModelRef, RunContext
 from mobilekd.distill.text_cache import TextEmbeddingCache
 from mobilekd.errors import ModelError
 from mobilekd.evaluate import metrics
-from mobilekd.models import count_params
+from mobilekd.compress.macs import count_params
 from mobilekd.models.hf import load_hf, resolve_folder, write_ref
 from mobilekd.store import atomic_path, read_json
 

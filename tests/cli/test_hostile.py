@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from mobilekd.cli import app
 from mobilekd.errors import MobileKDError
 from mobilekd.gate import parse_budgets
-from mobilekd.pipeline_file import apply_overrides, parse_yaml_text, validate
+from mobilekd.pipeline_file import apply_overrides, validate
+from mobilekd.yaml_input import parse_yaml_text
 from tests.conftest import tiny_pipeline
 
 runner = CliRunner()

@@ -110,12 +110,10 @@ def test_export_wrong_input_shape(pkg, tmp_path):
 
 
 def test_internal_error_is_exit_3_with_log(write_yaml, tmp_path, monkeypatch):
-    import mobilekd.pipeline as pipeline
-
     def boom(cfg, ctx):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setitem(pipeline.STAGES, "teacher", pipeline.Stage(boom, pipeline.STAGES["teacher"].result))
+    monkeypatch.setattr("mobilekd.stages.teacher.run", boom)
     path = write_yaml(early())
     out = check(run(path, tmp_path / "r"), 3, "internal error in stage teacher", "ZeroDivisionError: division by zero",
                 "logs/error.log")

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from mobilekd.cli import app
-from mobilekd.commands.bench import feeds_for, input_spec
+from mobilekd.bench.files import feeds_for, input_spec
 
 runner = CliRunner()
 FAST = ["--warmup", "0", "--min-runs", "3", "--min-seconds", "0", "--max-seconds", "0.5"]

@@ -18,7 +18,7 @@ from torch import nn
 from mobilekd.config import DataConfig, TrainSettings
 from mobilekd.data.registry import load_dataset
 from mobilekd.distill import ddp
-from mobilekd.distill.trainer import fit, seed_everything
+from mobilekd.distill.trainer import TrainSpec, fit, seed_everything
 from mobilekd.models import build_model
 
 SETTINGS = TrainSettings(epochs=2, batch_size=64, lr=0.01, grad_clip=1.0)
@@ -45,7 +45,7 @@ def train(result_file: str | None = None) -> dict[str, torch.Tensor]:
         # a term through the adapter only: pulls a 4-d projection of the logits towards 0
         return F.cross_entropy(logits, y) + 0.1 * aux.proj(logits).pow(2).mean(), {}
 
-    history = fit(model, train_rows, ds.val, ds.info, SETTINGS, objective=objective, seed=3, aux=aux).history
+    history = fit(model, TrainSpec(train_rows, ds.val, ds.info, SETTINGS, 3), objective, aux=aux).history
     state = {**{f"model.{k}": v for k, v in model.state_dict().items()}, "aux.proj": aux.proj.weight.detach().clone(),
              "val_accuracy": torch.tensor([h["val_accuracy"] for h in history]),
              "loss": torch.tensor([h["loss"] for h in history], dtype=torch.float64)}
@@ -88,4 +88,4 @@ def test_batch_must_divide_by_processes(monkeypatch, digits):
     monkeypatch.setattr(ddp, "world_size", lambda: 3)
     model = build_model("mlp", {"hidden": [8]}, digits.info, key="t")
     with pytest.raises(ConfigError, match="batch_size: 64 must be divisible by the number of processes \\(3\\)"):
-        fit(model, digits.train, digits.val, digits.info, SETTINGS, objective=lambda *a: None, seed=0)
+        fit(model, TrainSpec(digits.train, digits.val, digits.info, SETTINGS, 0), lambda *a: None)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from mobilekd.config import TrainSettings
-from mobilekd.distill.trainer import fit, seed_everything
+from mobilekd.distill.trainer import TrainSpec, fit, seed_everything
 from mobilekd.evaluate import evaluate
 from mobilekd.models import build_model
 
@@ -24,7 +24,8 @@ def run(ds, seed=0, **kw):
     seed_everything(seed)  # the initial weights are drawn before fit, as the stages do
     model = mlp(ds)
     settings = TrainSettings(**{"epochs": 3, "batch_size": 64, "lr": 0.01, **kw.pop("settings", {})})
-    return model, fit(model, ds.train, ds.val, ds.info, settings, objective=ce, seed=seed, **kw)
+    spec = TrainSpec(ds.train, ds.val, ds.info, settings, seed, resume=kw.pop("resume", None))
+    return model, fit(model, spec, ce, **kw)
 
 
 def test_same_seed_same_metrics_other_seed_differs(digits):

@@ -102,15 +102,15 @@ def test_keyword_inputs_are_mapped_by_name():
 def test_each_structure_exports_and_every_output_is_verified(kind, tmp_path, monkeypatch):
     import sys
 
-    from mobilekd.export.command import export_command
+    from mobilekd.export.command import ExportRequest, export_command
 
     (tmp_path / "structnets.py").write_text(
         "import torch\nfrom tests.export.test_adapt import Multi\n"
         "def build(kind):\n    torch.manual_seed(0)\n    return Multi(kind)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("structnets", None)
-    rows = export_command("structnets:build", ["x:float32[1,6]"], ["onnx", "executorch"], tmp_path / "o",
-                          factory_args={"kind": kind})
+    rows = export_command(ExportRequest(source="structnets:build", inputs=["x:float32[1,6]"], formats=["onnx", "executorch"],
+                                        out=tmp_path / "o", factory_args={"kind": kind}))
     for exported, parity in rows:
         assert parity.status == "passed", (exported.format, parity.reason)
         assert len(exported.outputs) == 2

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mobilekd.errors import DataError, ModelError
-from mobilekd.export.command import export_command, load_checkpoint, load_factory
+from mobilekd.export.command import ExportRequest, export_command, load_checkpoint, load_factory
 
 FACTORY = '''
 import torch
@@ -37,8 +37,9 @@ def test_export_and_verify_all_formats_with_real_data(tmp_path, factory):
     torch.save(trained.state_dict(), tmp_path / "w.pt")
     x = np.random.default_rng(0).standard_normal((20, 6)).astype(np.float32)
     np.savez(tmp_path / "samples.npz", x=x)
-    results = export_command(factory, ["x:float32[1,6]"], ["onnx", "executorch", "coreml"], tmp_path / "out",
-                             checkpoint=tmp_path / "w.pt", verify_data=tmp_path / "samples.npz")
+    results = export_command(ExportRequest(source=factory, inputs=["x:float32[1,6]"], formats=["onnx", "executorch", "coreml"],
+                                           out=tmp_path / "out",
+                                           checkpoint=tmp_path / "w.pt", verify_data=tmp_path / "samples.npz"))
     assert [(e.format, e.variant, p.status) for e, p in results] == [
         ("onnx", "fp32", "passed"), ("executorch", "fp32", "passed"), ("coreml", "fp32", "not_executed")]
     assert all(p.inputs == "real" for _, p in results)
@@ -52,7 +53,8 @@ def test_export_and_verify_all_formats_with_real_data(tmp_path, factory):
 
 
 def test_random_inputs_and_int8(tmp_path, factory):
-    results = export_command(factory, ["x:float32[1,6]"], ["onnx", "executorch"], tmp_path, quantize="int8")
+    results = export_command(ExportRequest(source=factory, inputs=["x:float32[1,6]"], formats=["onnx", "executorch"],
+                                           out=tmp_path, quantize="int8"))
     assert [(e.format, e.variant) for e, _ in results] == [
         ("onnx", "fp32"), ("executorch", "fp32"), ("onnx", "int8"), ("executorch", "int8")]
     for exported, parity in results:
@@ -91,10 +93,12 @@ def test_checkpoint_mismatch_names_keys(tmp_path, factory):
 def test_verify_data_must_match_inputs(tmp_path, factory):
     np.savez(tmp_path / "s.npz", y=np.zeros((4, 6), np.float32))
     with pytest.raises(DataError, match=r"no array for input\(s\) \['x'\]"):
-        export_command(factory, ["x:float32[1,6]"], ["onnx"], tmp_path, verify_data=tmp_path / "s.npz")
+        export_command(ExportRequest(source=factory, inputs=["x:float32[1,6]"], formats=["onnx"],
+                                     out=tmp_path, verify_data=tmp_path / "s.npz"))
     np.savez(tmp_path / "s.npz", x=np.zeros((4, 7), np.float32))
     with pytest.raises(DataError, match=r"sample shape \(7,\)"):
-        export_command(factory, ["x:float32[1,6]"], ["onnx"], tmp_path, verify_data=tmp_path / "s.npz")
+        export_command(ExportRequest(source=factory, inputs=["x:float32[1,6]"], formats=["onnx"],
+                                     out=tmp_path, verify_data=tmp_path / "s.npz"))
 
 
 DLRM = '''
@@ -125,8 +129,8 @@ def build():
 def test_triu_indices_model_through_executorch(tmp_path, monkeypatch):
     (tmp_path / "dlrmnets.py").write_text(DLRM)
     monkeypatch.syspath_prepend(str(tmp_path))
-    rows = export_command("dlrmnets:build", ["dense:float32[1,4]", "sparse:int64[1,3]"], ["executorch"], tmp_path / "o",
-                          quantize="int8")
+    rows = export_command(ExportRequest(source="dlrmnets:build", inputs=["dense:float32[1,4]", "sparse:int64[1,3]"], formats=["executorch"],
+                                        out=tmp_path / "o", quantize="int8"))
     assert [(e.format, e.variant, p.status) for e, p in rows] == [
         ("executorch", "fp32", "passed"), ("executorch", "int8", "passed")], [p.reason for _, p in rows]
     assert rows[0][0].details["rewrites"] == ["constant_prop_pass"]  # folding alone was enough
@@ -138,8 +142,9 @@ def test_dynamic_int8_on_a_transformer(tmp_path):
     cfg = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                   intermediate_size=32, max_position_embeddings=16, num_labels=3)
     transformers.BertForSequenceClassification(cfg).save_pretrained(tmp_path / "bert")
-    rows = export_command(f"hf:{tmp_path / 'bert'}", [], ["onnx", "executorch"], tmp_path / "o",
-                          quantize="int8-dynamic", task="sequence-classification")
+    rows = export_command(ExportRequest(source=f"hf:{tmp_path / 'bert'}", inputs=[], formats=["onnx", "executorch"],
+                                        out=tmp_path / "o",
+                                        quantize="int8-dynamic", task="sequence-classification"))
     assert [(e.format, e.variant, p.status) for e, p in rows] == [
         ("onnx", "fp32", "passed"), ("executorch", "fp32", "passed"),
         ("onnx", "int8", "passed"), ("executorch", "int8", "passed")], [p.reason for _, p in rows]

@@ -16,7 +16,7 @@ def test_hand_made_customers():
         [0, 0, 0, 0, 0, 0],  # ties by lower id: 2, 3, 4, 5
     ])
     targets = np.array([[4, 2, -1], [5, -1, -1], [5, 4, 3], [5, -1, -1]])
-    m = ranking_metrics(scores, targets, ks=(2, 3))
+    m = ranking_metrics(scores, targets, ks=(2, 3), exclude_ids=(0, 1))
     # k=2. a: top [3, 4], one hit of 2 -> recall 1/2, DCG L3, IDCG L2 + L3.
     #      b: top [5, 4], hit at rank 1 -> recall 1, ndcg 1.
     #      c: top [2, 3], one hit of 3 -> recall 1/3, DCG L3, IDCG (min(2, 3) = 2) L2 + L3.
@@ -33,11 +33,11 @@ def test_hand_made_customers():
 
 def test_default_keys_and_bad_rows():
     rng = np.random.default_rng(0)
-    m = ranking_metrics(rng.normal(size=(5, 40)), np.array([[2], [3], [4], [5], [6]]))
+    m = ranking_metrics(rng.normal(size=(5, 40)), np.array([[2], [3], [4], [5], [6]]), exclude_ids=(0, 1))
     assert {"recall@10", "recall@20", "ndcg@10", "hitrate@10"} <= set(m)
     assert all(0.0 <= v <= 1.0 for v in m.values())
     with pytest.raises(ValueError, match="no relevant"):
-        ranking_metrics(np.zeros((1, 5)), np.array([[-1]]))
+        ranking_metrics(np.zeros((1, 5)), np.array([[-1]]), exclude_ids=(0, 1))
 
 
 def test_new_and_repeat_split_by_hand():
@@ -49,7 +49,7 @@ def test_new_and_repeat_split_by_hand():
     ], dtype=float)
     history = np.array([[0, 2, 4], [0, 0, 6]])  # padding 0 is not an item
     targets = np.array([[2, 5, -1], [3, -1, -1]])
-    m = ranking_metrics(scores, targets, ks=(1, 2), history=history)
+    m = ranking_metrics(scores, targets, ks=(1, 2), history=history, exclude_ids=(0, 1))
     # Overall, k=1: row a top [2] hit (rel {2, 5}) -> recall 1/2, ndcg 1; row b top [6] miss.
     assert m["recall@1"] == pytest.approx(0.25) and m["ndcg@1"] == pytest.approx(0.5)
     # Repeat: only row a has a relevant item in its history ({2}); full ranking top [2, 3]:
@@ -63,7 +63,7 @@ def test_new_and_repeat_split_by_hand():
     assert m["ndcg@2_new"] == pytest.approx((L3 / L2 + 0) / 2)
     assert m["hitrate@2_new"] == pytest.approx(0.5) and m["rows_new"] == pytest.approx(1.0)
     # Without history only the overall keys exist.
-    assert not any(k.endswith(("_new", "_repeat")) for k in ranking_metrics(scores, targets, ks=(1,)))
+    assert not any(k.endswith(("_new", "_repeat")) for k in ranking_metrics(scores, targets, ks=(1,), exclude_ids=(0, 1)))
 
 
 def test_exclude_ids_come_from_the_caller():
