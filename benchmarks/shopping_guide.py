@@ -58,6 +58,10 @@ LABELS = {"most_popular": "most-popular", "repeat": "repeat rule (last K lines, 
           "student_kd_int8": "student + KD, int8"}
 
 
+def never_ranked(ds) -> tuple[int, ...]:  # the dataset's exclude_ids (padding, unknown)
+    return tuple(ds.info.postprocessing["exclude_ids"])
+
+
 def baselines(data_dir: Path | None, history: int) -> dict[str, dict]:
     """Deterministic (no seed enters a count): fitted once on the full training split."""
     ds = load(data_dir, seed=0, history=history, long_history=LONG)
@@ -68,7 +72,7 @@ def baselines(data_dir: Path | None, history: int) -> dict[str, dict]:
             "co_occurrence": B.CoOccurrence(n, window=10).fit(ds.train)}
     blend = B.Blend({"repeat": rows["repeat"], "history_frequency": rows["history_frequency"],
                      "co_occurrence": rows["co_occurrence"], "popular": pop})
-    blend.tune(ds.val, lambda s: ranking_metrics(s, ds.val.targets, (10,), exclude_ids=(0, 1))["ndcg@10"],
+    blend.tune(ds.val, lambda s: ranking_metrics(s, ds.val.targets, (10,), exclude_ids=never_ranked(ds))["ndcg@10"],
                grid=(0.0, 0.3, 1.0, 3.0))
     rows["blend"] = blend
     out = {}

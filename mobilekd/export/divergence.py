@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from mobilekd.errors import ExportError
+from mobilekd.export.types import Format
 
-Target = Literal["onnx", "executorch", "coreml"]
+Target = Format  # one name for the three export formats (export.types)
 
 HINTS: dict[str, str] = {
     "onnx": "try another opset (OnnxOptions.opset up to 23), replace the operator in that module with "

@@ -262,7 +262,8 @@ class TopKHead(nn.Module):
     unknown excluded. The project's model contract is one output tensor, so this is not the
     default export; it is for apps that want the ranking done in the model."""
 
-    def __init__(self, model: nn.Module, k: int, exclude_ids: tuple[int, ...] = (0, 1)) -> None:
+    def __init__(self, model: nn.Module, k: int, exclude_ids: tuple[int, ...]) -> None:
+        """exclude_ids: the dataset's never-ranked ids (DatasetInfo.postprocessing['exclude_ids'])."""
         super().__init__()
         self.model = model
         self.k = k

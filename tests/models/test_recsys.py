@@ -107,7 +107,7 @@ def test_topk_excludes_pad_and_unknown():
     student = build_rec_student(N).eval()
     with torch.no_grad():
         student.head.bias[:2] = 1e6  # even with huge logits, 0 and 1 are never recommended
-    values, ids = TopKHead(student, 10).eval()(_ids())
+    values, ids = TopKHead(student, 10, exclude_ids=(0, 1)).eval()(_ids())
     assert ids.shape == (3, 10) and (ids >= 2).all()
     assert (values[:, :-1] >= values[:, 1:]).all()
     np.testing.assert_array_equal(ids.numpy(), torch.topk(student(_ids())[:, 2:], 10).indices.numpy() + 2)
