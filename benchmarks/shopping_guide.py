@@ -41,7 +41,6 @@ RESULTS = ROOT / "benchmarks" / "results" / "shopping_guide.json"
 DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "shopping_guide"
 METRICS = ("ndcg@10", "ndcg@10_new", "ndcg@10_repeat", "recall@10", "recall@10_new")
-LONG = 2000  # the recipe's long_history: the full-history baseline reads what the teacher reads
 LATER = ("quantize", "export", "verify", "bench", "gate", "bundle")
 # KD variants (overrides of the recipe's distill section), chosen on validation.
 KD_VARIANTS: dict[str, list[str]] = {
@@ -62,9 +61,9 @@ def never_ranked(ds) -> tuple[int, ...]:  # the dataset's exclude_ids (padding, 
     return tuple(ds.info.postprocessing["exclude_ids"])
 
 
-def baselines(data_dir: Path | None, history: int) -> dict[str, dict]:
+def baselines(data_dir: Path | None, history: int, long_history: int) -> dict[str, dict]:
     """Deterministic (no seed enters a count): fitted once on the full training split."""
-    ds = load(data_dir, seed=0, history=history, long_history=LONG)
+    ds = load(data_dir, seed=0, history=history, long_history=long_history)  # what the teacher reads
     n, info = ds.info.num_outputs, ds.info
     pop = B.MostPopular(n).fit(ds.train)
     rows = {"most_popular": pop, "repeat": B.RepeatRule(n).fit(ds.train),
@@ -147,10 +146,11 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    history = int(load_pipeline(RECIPE).data.options.get("history", 50))
+    options = load_pipeline(RECIPE).data.options
+    history, long_history = int(options.get("history", 50)), int(options.get("long_history", 2000))
     base_path = args.work / "baselines.json"
     if args.phase in ("all", "baselines") and not base_path.exists():
-        write_json(base_path, baselines(args.data_dir, history))
+        write_json(base_path, baselines(args.data_dir, history, long_history))
         print(f"baselines done {time.perf_counter() - t0:.0f}s", flush=True)
     if args.phase in ("all", "seeds"):
         for seed in args.seeds:

@@ -40,9 +40,8 @@ def register_composite_ops() -> list[str]:
     # register_torch_op refuses, so the existing translation is aliased through the registry.
     from coremltools.converters.mil.frontend.torch import ops as ct_ops
 
-    for name, func in (("__and__", ct_ops.bitwise_and), ("__or__", getattr(ct_ops, "bitwise_or", None))):
-        if func is not None and name not in _TORCH_OPS_REGISTRY:
-            _TORCH_OPS_REGISTRY.set_func_by_name(func, name)
-            added.append(name)
+    if "__and__" not in _TORCH_OPS_REGISTRY:
+        _TORCH_OPS_REGISTRY.set_func_by_name(ct_ops.bitwise_and, "__and__")
+        added.append("__and__")
     _REGISTERED = True
     return added

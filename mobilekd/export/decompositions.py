@@ -46,17 +46,9 @@ def _embedding_bag(weight: torch.Tensor, indices: torch.Tensor, offsets: torch.T
     return out, bag, count.to(torch.int64), torch.zeros_like(count, dtype=torch.int64)
 
 
-def _embedding_bag_padding_idx(weight: torch.Tensor, indices: torch.Tensor, offsets: torch.Tensor,
-                               scale_grad_by_freq: bool, mode: int, sparse: bool,
-                               per_sample_weights: torch.Tensor | None, include_last_offset: bool,
-                               padding_idx: int | None) -> Any:
-    return _embedding_bag(weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights,
-                          include_last_offset, padding_idx)
-
-
 TABLE: dict[Any, Callable[..., Any]] = {
     aten._embedding_bag.default: _embedding_bag,
-    aten.embedding_bag.padding_idx: _embedding_bag_padding_idx,
+    aten.embedding_bag.padding_idx: _embedding_bag,  # the same arguments, in the same order
 }
 
 

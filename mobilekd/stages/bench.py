@@ -51,20 +51,13 @@ def run(cfg: BenchConfig, ctx: RunContext) -> BenchResult:
                 advance(1, info=f"{key} {threads} thread(s): p50 {stats.p50:.3f} ms")
         inputs = _compute(ctx, exported, result)
         advance(1, info=f"MACs {inputs.macs:,}")
-        for name, model in eager.items():
-            feed = feeds[0] if name != "teacher" else _teacher_feed(ctx)
+        for name, (model, feed) in eager.items():
             stats = measure_latency("torch", model, feed, threads=1, options=cfg)
             result.eager[name] = stats.model_dump(mode="json")
             advance(1, info=f"{name} eager: p50 {stats.p50:.3f} ms")
     if cfg.profiles:
         result.estimates = _estimates(exported, cfg.profiles, inputs)
     return result
-
-
-def _teacher_feed(ctx: RunContext) -> dict:
-    """One test row of the inputs the teacher reads (it may read privileged, server-only ones)."""
-    ds = ctx.dataset()
-    return {s.name: ds.test.inputs[s.name][:1] for s in ctx.teacher_info().inputs}
 
 
 def _native(ctx: RunContext, a: Any, feed: dict, threads: int, cfg: BenchConfig, notes: list[str]) -> list[dict[str, Any]]:
@@ -77,13 +70,19 @@ def _native(ctx: RunContext, a: Any, feed: dict, threads: int, cfg: BenchConfig,
     return [stats.model_dump(mode="json")]
 
 
-def _eager_models(ctx: RunContext) -> dict[str, Any]:
-    """The teacher and the newest float student, under the names summary.json gives them."""
-    models = {"teacher": ctx.teacher()}
+def _eager_models(ctx: RunContext) -> dict[str, tuple[Any, dict]]:
+    """The teacher and the newest float student, under the names summary.json gives them, each with
+    one test row of the inputs it reads (a teacher may read privileged, server-only ones)."""
+    ds = ctx.dataset()
+
+    def feed(info: Any) -> dict:
+        return {s.name: ds.test.inputs[s.name][:1] for s in info.inputs}
+
+    models = {"teacher": (ctx.teacher(), feed(ctx.teacher_info()))}
     if ctx.result("prune") is not None:
-        models["student_pruned"] = ctx.student()
+        models["student_pruned"] = (ctx.student(), feed(ds.info))
     elif ctx.result("distill") is not None:
-        models["student"] = ctx.student()
+        models["student"] = (ctx.student(), feed(ds.info))
     return models
 
 
