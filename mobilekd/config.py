@@ -130,6 +130,9 @@ class DistillConfig(TrainSettings):
     args: dict[str, Any] = {}
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.5, ge=0, le=1)
+    # ranking: "new" = the KL term matches the teacher's distribution over the items not in the
+    # student's history only (the "discover" shelf), leaving the re-buys to the labels
+    kd_items: Literal["all", "new"] = "all"
     hints: list[HintPair] = []
     relation: RelationConfig | None = None
     temperature_end: float | None = Field(None, gt=0)  # linear schedule from `temperature` (epoch 1) to this

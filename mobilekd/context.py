@@ -79,7 +79,7 @@ class RunContext:
             for name in ("train", "val", "test"):
                 with np.load(self.path(data.splits[name])) as z:
                     inputs = {name: z[f"input.{name}"] for name in info.input_names()}
-                    splits[name] = Split(inputs, z["targets"])
+                    splits[name] = Split(inputs, z["targets"], windows=z["windows"] if "windows" in z else None)
             self._memo["dataset"] = Dataset(info, splits["train"], splits["val"], splits["test"])
         ds = self._memo["dataset"]
         teacher = self.results.get("teacher")

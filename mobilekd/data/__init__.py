@@ -34,6 +34,9 @@ class DatasetInfo(StrictModel):
     # ranking: the input whose ids are "the history" that splits relevant items into new and repeat
     # (None: the first input)
     history_input: str | None = None
+    # ranking: a short text per output id (product descriptions), for models that read item features
+    # (a builder with an `item_text` argument gets it); empty when the dataset has none
+    item_text: tuple[str, ...] = ()
 
     def input_names(self) -> list[str]:
         """Every input a split of this dataset holds: the model inputs, then the privileged ones."""
@@ -65,11 +68,15 @@ class Split:
     # Row-aligned outputs of a reference model, for metrics that compare with it (retrieval: the
     # teacher's embeddings under "teacher", set from the teacher stage's result).
     reference: dict[str, np.ndarray] = field(default_factory=dict)
+    # (W, P) row ids grouped by training window (mobilekd.data.windows), -1 padding: the trainer draws
+    # whole windows, so one step trains every example of each window it drew. None: rows one by one.
+    windows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.targets.shape[0])
 
     def take(self, index: np.ndarray | slice) -> "Split":
+        """Rows `index` (the windows are dropped: they name rows of the whole split)."""
         return Split({k: v[index] for k, v in self.inputs.items()}, self.targets[index],
                      {k: v[index] for k, v in self.reference.items()})
 

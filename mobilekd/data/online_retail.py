@@ -23,7 +23,7 @@ import pandas as pd
 import pydantic
 
 from mobilekd import store
-from mobilekd.data import Dataset, DatasetInfo, Split, parse_options
+from mobilekd.data import Dataset, DatasetInfo, Split, parse_options, windows
 from mobilekd.data.download import fetch, file_digest, resolve_data_dir
 from mobilekd.errors import DataError
 from mobilekd.specs import StrictModel, TensorSpec
@@ -59,6 +59,9 @@ class OnlineRetailOptions(StrictModel):
     # the baselines over the full history and a teacher with `teacher.inputs: [long_items]` read it;
     # the phone model, its exports and the bundle never do
     long_history: int | None = pydantic.Field(None, ge=1, le=20_000)
+    # training windows (mobilekd.data.windows): lines per window; every invoice starting in a window is
+    # trained in the same step. None: training rows are drawn one by one.
+    window: int | None = pydantic.Field(64, ge=1, le=100_000)
 
 
 def read_raw(data_dir: Path | None = None) -> pd.DataFrame:
@@ -208,10 +211,13 @@ def _boundaries(tl: _Timeline, ids: np.ndarray, r: int, opts: OnlineRetailOption
     for i, x in enumerate(rows):
         y[i, : min(len(x), width)] = x[:width]
     first = inv_starts[kept]
-    inputs = {"items": _histories(tl, ids, first, opts.history)}
-    if opts.long_history is not None:
-        inputs["long_items"] = _histories(tl, ids, first, opts.long_history)
+    lengths = {"items": opts.history, **({"long_items": opts.long_history} if opts.long_history else {})}
     cut = sum(max(0, len(x) - width) for x in rows)
+    if r == 0 and opts.window is not None:  # training: examples built as windows, drawn as windows
+        cuts = {k: windows.cut(ids, tl.starts, first, n, opts.window) for k, n in lengths.items()}
+        inputs = {k: w.histories() for k, w in cuts.items()}
+        return Split(inputs, y, windows=cuts["items"].rows), int((~keep).sum()), n_all, cut
+    inputs = {k: _histories(tl, ids, first, n) for k, n in lengths.items()}
     return Split(inputs, y), int((~keep).sum()), n_all, cut
 
 
@@ -241,6 +247,8 @@ def build(df: pd.DataFrame, *, seed: int, opts: OnlineRetailOptions) -> Dataset:
         "unknown_lines": int((ids == UNK).sum()),
         "train_examples_all": n_train_all,
         "train_examples": len(train),
+        "train_windows": None if train.windows is None else int(len(train.windows)),
+        "window_lines": opts.window,
         "val_examples": len(val),
         "test_examples": len(test),
         "val_dropped_all_unknown": val_empty,
@@ -260,6 +268,7 @@ def build(df: pd.DataFrame, *, seed: int, opts: OnlineRetailOptions) -> Dataset:
                            (TensorSpec(name="long_items", dtype="int64", shape=(1, opts.long_history), low=0,
                                        high=num_items),)),
         history_input="items",
+        item_text=("", "", *(descriptions.get(c, "") for c in order)),  # padding, unknown: no text
         num_outputs=num_items,
         labels=tuple(v["stock_code"] for v in vocabulary),
         preprocessing={"input": "the customer's last K purchased item ids, oldest first, left-padded with 0",
@@ -293,10 +302,10 @@ def _descriptions(d: pd.DataFrame) -> dict[str, str]:
 
 def load(data_dir: Path | None = None, *, seed: int, history: int = 50, min_count: int = 5,
          max_relevant: int | None = None, max_train_examples: int | None = None,
-         max_customers: int | None = None, long_history: int | None = None) -> Dataset:
+         max_customers: int | None = None, long_history: int | None = None, window: int | None = 64) -> Dataset:
     """Online Retail next-purchase examples; see `build` and docs/data.md for every rule."""
     opts = parse_options(OnlineRetailOptions, "online_retail",
                          history=history, min_count=min_count, max_relevant=max_relevant,
                          max_train_examples=max_train_examples, max_customers=max_customers,
-                         long_history=long_history)
+                         long_history=long_history, window=window)
     return build(read_raw(data_dir), seed=seed, opts=opts)

@@ -49,10 +49,17 @@ class KDLoss(nn.Module):
         self.alpha = linear(self.start[1], self.end[1], epoch, epochs)
 
     def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+                targets: torch.Tensor, history: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """history (B, K) item ids (ranking): when given, the KL term compares the two models'
+        distributions over the items *not* in the history only (both sides' history scores set to
+        -1e4), the "discover" shelf; the cross-entropy still sees every item."""
         t = self.temperature
         ce = F.cross_entropy(student_logits, targets)
-        kl = F.kl_div(F.log_softmax(student_logits / t, dim=-1), F.log_softmax(teacher_logits.float() / t, dim=-1),
+        s_kd, t_kd = student_logits, teacher_logits.float()
+        if history is not None:
+            s_kd = s_kd.scatter(1, history.long(), -1e4)
+            t_kd = t_kd.scatter(1, history.long(), -1e4)
+        kl = F.kl_div(F.log_softmax(s_kd / t, dim=-1), F.log_softmax(t_kd / t, dim=-1),
                       reduction="batchmean", log_target=True)
         loss = self.alpha * ce + (1.0 - self.alpha) * t * t * kl
         return loss, {"ce": float(ce.detach()), "kl": float(kl.detach()), "temperature": t, "alpha": self.alpha}

@@ -55,9 +55,11 @@ class DistillObjective(nn.Module):
     """Callable as a trainer objective; its parameters (the hint adapters) train with the student."""
 
     def __init__(self, kd: KDLoss, hints: Sequence[tuple[HintPair, HintLoss]], relation: tuple[RelationConfig, RKDLoss] | None,
-                 student_taps: FeatureTaps, teacher: TeacherSource):
+                 student_taps: FeatureTaps, teacher: TeacherSource, kd_new_items: bool = False):
+        """kd_new_items: the KL term over the items not in the history (the student's first input)."""
         super().__init__()
         self.kd = kd
+        self.kd_new_items = kd_new_items
         self.pairs = [p for p, _ in hints]
         self.hints = nn.ModuleList([h for _, h in hints])
         self.relation_cfg = relation[0] if relation else None
@@ -69,7 +71,7 @@ class DistillObjective(nn.Module):
                 idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         logits = model(*xs)
         t = self.teacher(xs, idx)
-        loss, kd_terms = self.kd(logits, t[LOGITS], y)
+        loss, kd_terms = self.kd(logits, t[LOGITS], y, xs[0] if self.kd_new_items else None)
         terms = {f"kd_{k}": v for k, v in kd_terms.items()}
         for pair, hint in zip(self.pairs, self.hints):
             h, h_terms = hint(self.student_taps[pair.student], t[pair.teacher])

@@ -92,6 +92,34 @@ def batch_targets(ys: torch.Tensor, idx: torch.Tensor, num_items: int) -> torch.
     return invoice_distribution(y, num_items) if y.ndim == 2 else y
 
 
+def epoch_batches(sampler: DistributedSampler, windows: np.ndarray | None, batch_size: int,
+                  seed: int) -> list[torch.Tensor]:
+    """This process's row ids for each step of one epoch.
+
+    Rows one by one: DistributedSampler's permutation (seeded by seed + epoch, the same global
+    batches for 1 or N processes) in slices of batch_size / world. Windows ((W, P) row ids, -1
+    padding): whole windows in a permutation seeded by `seed`, packed until a step holds at least
+    `batch_size` rows, so every example of a window trains in the same step; each process takes
+    every world-th row of the step, so all processes take the same number of steps."""
+    world, rank = sampler.num_replicas, sampler.rank
+    if windows is None:
+        perm = torch.tensor(list(sampler), dtype=torch.long)
+        local = batch_size // world
+        return [perm[i : i + local] for i in range(0, len(perm), local)]
+    order = torch.randperm(len(windows), generator=torch.Generator().manual_seed(seed)).tolist()
+    steps, current, size = [], [], 0
+    for w in order:
+        rows = windows[w][windows[w] >= 0]
+        current.append(rows)
+        size += len(rows)
+        if size >= batch_size:
+            steps.append(np.concatenate(current))
+            current, size = [], 0
+    if current:
+        steps.append(np.concatenate(current))
+    return [torch.from_numpy(s[rank::world].copy()).long() for s in steps]
+
+
 def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
     lr = s.lr
     params = [p for p in model.parameters() if p.requires_grad]
@@ -183,6 +211,8 @@ def fit(model: nn.Module, spec: TrainSpec, objective: Objective, *, aux: nn.Modu
     clip_params = [p for g in opt.param_groups for p in g["params"]]
     sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed)
     steps = max(1, epochs * ((len(sampler) + local_batch - 1) // local_batch))
+    if train.windows is not None:  # packing whole windows never needs more steps than rows one by one
+        steps = max(1, epochs * ((n + settings.batch_size - 1) // settings.batch_size))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if settings.scheduler == "cosine" else None
     net: nn.Module = trained
     if world > 1:
@@ -212,10 +242,9 @@ def fit(model: nn.Module, spec: TrainSpec, objective: Objective, *, aux: nn.Modu
                 on_epoch(epoch, epochs)
             net.train()
             sampler.set_epoch(epoch)
-            perm = torch.tensor(list(sampler), dtype=torch.long)
-            sums = {"loss": 0.0}
-            for i in range(0, len(perm), local_batch):
-                idx = perm[i : i + local_batch]
+            sums, seen = {"loss": 0.0}, 0
+            for idx in epoch_batches(sampler, train.windows, settings.batch_size, seed + epoch):
+                seen += len(idx)
                 batch = tuple(x[idx].to(device) for x in xs)
                 if settings.augment:
                     batch = tuple(augment(b, gen) for b in batch)
@@ -231,7 +260,7 @@ def fit(model: nn.Module, spec: TrainSpec, objective: Objective, *, aux: nn.Modu
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v * len(idx)
             keys = sorted(sums)
-            totals = ddp.sum_floats([sums[k] for k in keys] + [float(len(perm))])
+            totals = ddp.sum_floats([sums[k] for k in keys] + [float(seen)])
             val_metrics = metrics(predict_sharded(model, val, info, device), val, info)
             row = {"epoch": epoch, **{k: v / totals[-1] for k, v in zip(keys, totals[:-1])},
                    "lr": opt.param_groups[0]["lr"], **{f"val_{k}": v for k, v in val_metrics.items()}}

@@ -57,7 +57,8 @@ def build_model(name: str, args: dict[str, Any], info: DatasetInfo, *, key: str)
     derived = {"in_channels": shape[1] if len(shape) == 4 else None,
                "image_size": shape[-1] if len(shape) == 4 else None,
                "max_len": shape[1] if len(shape) == 2 else None,
-               "vocab_size": int(info.inputs[0].high) if info.task == "retrieval" and info.inputs[0].high else None}
+               "vocab_size": int(info.inputs[0].high) if info.task == "retrieval" and info.inputs[0].high else None,
+               "item_text": info.item_text or None}
     for pname, value in derived.items():
         if pname in params and pname not in kwargs and value is not None:
             kwargs[pname] = value

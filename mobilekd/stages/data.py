@@ -31,6 +31,8 @@ def run(cfg: DataConfig, ctx: RunContext) -> DataResult:
     for name, split in (("train", ds.train), ("val", ds.val), ("test", ds.test)):
         arrays: dict[str, Any] = {f"input.{k}": v for k, v in split.inputs.items()}
         arrays["targets"] = split.targets
+        if split.windows is not None:
+            arrays["windows"] = split.windows
         path = out / f"{name}.npz"
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:

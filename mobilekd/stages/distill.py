@@ -138,7 +138,9 @@ def run(cfg: DistillConfig, ctx: RunContext) -> DistillResult:
     resume = resume_path(ctx, "distill", cfg, t_digest, d_digest)
     try:
         with FeatureTaps(student, s_layers, key="distill.hints.student") as taps:
-            objective = DistillObjective(kd, hints, relation, taps, source)
+            if cfg.kd_items == "new" and ds.info.task != "ranking":
+                raise ConfigError(f"distill.kd_items: 'new' is for ranking datasets; {ds.info.name} is {ds.info.task}")
+            objective = DistillObjective(kd, hints, relation, taps, source, kd_new_items=cfg.kd_items == "new")
             # -- ranking distillation (distill.ranking; mobilekd/distill/ranking.py) --
             trained = objective if cfg.ranking is None else ranking_objective(cfg.ranking, objective, source, ds.info)
             spec = TrainSpec(ds.train, ds.val, ds.info, cfg, ctx.config.seed, desc="distill epochs",

@@ -32,6 +32,24 @@ def test_kd_loss_hand_value_t2_scales_by_t_squared():
     assert loss.item() == pytest.approx(0.282309, abs=1e-5)
 
 
+def test_kd_loss_over_new_items_only_hand_value():
+    """history [3]: the KL compares the distributions over items 0, 1, 2 only; CE sees all four."""
+    s = torch.tensor([[0.0, 1.0, 2.0, 3.0]])
+    t = torch.tensor([[3.0, 2.0, 1.0, 0.0]])
+    y = torch.tensor([3])
+    z_t, z_s = sum(math.exp(v) for v in (3, 2, 1)), sum(math.exp(v) for v in (0, 1, 2))
+    p = [math.exp(v) / z_t for v in (3, 2, 1)]
+    q = [math.exp(v) / z_s for v in (0, 1, 2)]
+    want_kl = sum(pi * math.log(pi / qi) for pi, qi in zip(p, q))
+    want_ce = -(3.0 - math.log(sum(math.exp(v) for v in (0, 1, 2, 3))))
+    loss, terms = KDLoss(temperature=1.0, alpha=0.25)(s, t, y, history=torch.tensor([[3]]))
+    assert terms["kl"] == pytest.approx(want_kl, rel=1e-5)
+    assert terms["ce"] == pytest.approx(want_ce, rel=1e-5)
+    assert float(loss) == pytest.approx(0.25 * want_ce + 0.75 * want_kl, rel=1e-5)
+    _, everything = KDLoss(temperature=1.0, alpha=0.25)(s, t, y)
+    assert everything["kl"] > want_kl  # over all four items the two disagree more
+
+
 def test_kd_schedules_are_linear_over_epochs():
     kd = KDLoss(4.0, 0.5, temperature_end=2.0, alpha_end=0.9)
     kd.set_epoch(1, 5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -101,3 +102,55 @@ def test_invoice_targets_become_distributions():
     logp = F.log_softmax(logits, dim=1)
     want = (-(logp[0, 2] + logp[0, 4]) / 2 - logp[1, 1]) / 2
     assert float(F.cross_entropy(logits, dist)) == pytest.approx(float(want), abs=1e-6)
+
+
+def test_epoch_batches_draw_whole_windows():
+    """Rows grouped by window ((W, P), -1 padding): every row once per epoch, a window's rows in
+    one step, steps of at least batch_size rows but the last; N processes split each step's rows
+    and take the same number of steps."""
+    from torch.utils.data import DistributedSampler
+
+    from mobilekd.distill.trainer import epoch_batches
+
+    groups = np.array([[0, 1, 2], [3, -1, -1], [4, 5, -1], [6, -1, -1], [7, 8, 9]])
+    one = epoch_batches(DistributedSampler(range(10), num_replicas=1, rank=0, seed=0), groups, 4, seed=3)
+    assert sorted(torch.cat(one).tolist()) == list(range(10))
+    window_of = {int(r): w for w, g in enumerate(groups) for r in g if r >= 0}
+    for step in one:
+        ws = {window_of[int(r)] for r in step}
+        assert sorted(step.tolist()) == sorted(int(r) for w in ws for r in groups[w] if r >= 0)
+    assert all(len(s) >= 4 for s in one[:-1])
+    assert [s.tolist() for s in one] == [s.tolist() for s in epoch_batches(
+        DistributedSampler(range(10), num_replicas=1, rank=0, seed=0), groups, 4, seed=3)]  # seeded
+    two = [epoch_batches(DistributedSampler(range(10), num_replicas=2, rank=r, seed=0), groups, 4, seed=3)
+           for r in (0, 1)]
+    assert len(two[0]) == len(two[1]) == len(one)
+    for step, a, b in zip(one, *two):  # each process takes every other row of the same global step
+        assert a.tolist() == step[0::2].tolist() and b.tolist() == step[1::2].tolist()
+    # no windows: DistributedSampler's permutation in slices of batch_size / world (unchanged)
+    plain = epoch_batches(DistributedSampler(range(10), num_replicas=1, rank=0, seed=0), None, 4, seed=3)
+    assert [len(s) for s in plain] == [4, 4, 2]
+
+
+def test_fit_trains_each_window_in_one_step(digits):
+    """fit() on a split with windows: each step's rows are whole windows; every row once per epoch."""
+    from dataclasses import replace
+
+    n = len(digits.train)
+    groups = np.full(((n + 2) // 3, 3), -1)
+    groups.flat[:n] = np.random.default_rng(0).permutation(n)
+    seen: list[list[int]] = []
+
+    def record(model, xs, y, idx):
+        seen.append(idx.tolist())
+        return ce(model, xs, y, idx)
+
+    seed_everything(0)
+    model = mlp(digits)
+    spec = TrainSpec(replace(digits.train, windows=groups), digits.val, digits.info,
+                     TrainSettings(epochs=1, batch_size=64, lr=0.01), 0)
+    fit(model, spec, record)
+    assert sorted(r for s in seen for r in s) == list(range(n))
+    for s in seen:
+        assert all(set(g[g >= 0]) <= set(s) or not set(g[g >= 0]) & set(s) for g in groups)
+    assert all(len(s) >= 64 for s in seen[:-1])

@@ -168,3 +168,24 @@ def test_centered_head_same_ranking_smaller_rows():
     w = centered.head.weight
     assert (w - w.mean(0)).norm(dim=1).mean() < 0.5 * w.norm(dim=1).mean()
     torch.testing.assert_close(torch.export.export(centered, (x[:1],)).module()(x[:1]), b[:1])
+
+
+def test_text_similarity_and_text_path_by_hand():
+    """Words used by 2+ items: 'red' (items 2, 3) and 'box' (3, 4), each idf log(5/2); 'bag' and
+    'blue' (one item each) link nothing. Unit vectors: 2 = [1, 0], 3 = [1, 1]/sqrt2, 4 = [0, 1]."""
+    from mobilekd.models.recsys import TextPath, text_similarity
+
+    texts = ("", "", "Red bag", "RED BOX", "blue box")
+    s = text_similarity(texts)
+    r = 2**-0.5
+    want = torch.zeros(5, 5)
+    want[2, 3] = want[3, 2] = want[3, 4] = want[4, 3] = r
+    assert torch.allclose(s, want, atol=1e-6)
+    path = TextPath(texts, max_len=3)  # slot weights start at 0.5
+    out = path(torch.tensor([[0, 2, 3]]))  # padding reads nothing; 0.5 * (S[2, b] + S[3, b])
+    assert torch.allclose(out, torch.tensor([[0.0, 0.0, 0.5 * r, 0.5 * r, 0.5 * r]]), atol=1e-6)
+    # the table is rebuilt from the texts, not saved: the checkpoint holds the slot weights only
+    teacher = build_rec_teacher(5, max_len=3, dim=4, transition=False, text=True, item_text=texts)
+    assert [k for k in teacher.state_dict() if k.startswith("text.")] == ["text.slot"]
+    with pytest.raises(ValueError, match="item texts"):
+        build_rec_teacher(5, max_len=3, dim=4, text=True, item_text=None)
