@@ -247,16 +247,11 @@ def run_status(summary: dict[str, Any]) -> str:
 
 def _run_stages(cfg: PipelineConfig, run_dir: Path, data_dir: Path | None, force: bool, from_stage: str | None,
                 reporter: Reporter | None, distributed: bool, progress: dict[str, Any], clock: Any) -> RunOutcome:
+    """The stage loop: each stage off, reused from its cache or run; then summary.json and the report."""
     from mobilekd.distill import ddp
 
     main = ddp.is_main()
-    ctx = RunContext(config=cfg, run_dir=run_dir, data_dir=data_dir, reporter=reporter or Reporter(quiet=True))
-    ctx.run_info = clock.metadata()
-    from mobilekd.pipeline_file import resolved_yaml
-
-    if main:
-        sweep_temp(run_dir)  # leftovers of a run killed midway (stage folders are cleared anyway)
-        write_text(run_dir / "pipeline.yaml", resolved_yaml(cfg))
+    ctx = _context(cfg, run_dir, data_dir, reporter, clock, main)
     statuses: dict[str, dict[str, Any]] = {}
     progress["statuses"] = statuses
     upstream: list[dict[str, Any]] = []
@@ -265,45 +260,27 @@ def _run_stages(cfg: PipelineConfig, run_dir: Path, data_dir: Path | None, force
     with ctx.reporter.task("stages", total=len(STAGES)) as advance:
         for index, (name, stage) in enumerate(STAGES.items()):
             progress["stage"] = name
-            if distributed and index > last_shared:
+            if distributed and index > last_shared:  # the training stages are over: rank 0 goes on alone
                 ddp.cleanup()
                 distributed = False
                 if not main:
                     return RunOutcome(run_dir=run_dir, summary={}, statuses=statuses)
             forced = forced or name == from_stage
             stage_cfg = getattr(cfg, name)
-            stage_dir = run_dir / name
             code = stage_code(name, stage_cfg)
             key = stage_key(name, stage_cfg, upstream, code)
-            gate_report = ctx.results.get("gate")
-            skip_bundle = (name == "bundle" and stage_cfg is not None and gate_report is not None
-                           and not gate_report.passed and not stage_cfg.on_gate_failure)
+            skip_bundle = _bundle_skipped(name, stage_cfg, ctx)
             if name == "bundle" and main and not skip_bundle:
                 _restore_bundle(run_dir)
             if stage_cfg is None or skip_bundle:
-                if main:
-                    _switch_off(stage_dir, name, key)
-                statuses[name] = ({"status": "skipped", "seconds": 0.0, "reason": "the gate failed (set "
-                                   "bundle.on_gate_failure: true to bundle anyway)"} if skip_bundle
-                                  else {"status": "off", "seconds": 0.0})
+                statuses[name] = _not_run(run_dir / name, name, key, skip_bundle, main)
                 upstream.append({"stage": name, "key": key, "outputs": None})
                 ctx.reporter.stage_finished(name, statuses[name]["status"], None)
                 advance(1, info=f"{name}: {statuses[name]['status']}")
                 continue
-            if distributed and name not in ALL_RANKS:
-                result, record, status = _on_main_only(name, stage, stage_cfg, ctx, stage_dir, key, upstream, forced,
-                                                       code)
-            else:
-                hit = None if forced else _cached(stage_dir, key, stage)
-                if distributed and not all(ddp.gather_objects(hit is not None)):
-                    hit = None  # every process must agree before rank 0 clears the folder
-                if hit is not None:
-                    (result, record), status = hit, "cached"
-                else:
-                    (result, record), status = _execute(name, stage, stage_cfg, ctx, stage_dir, key, upstream,
-                                                        code=code), "ran"
-            statuses[name] = ({"status": "cached", "seconds": 0.0, "ran_seconds": record.get("seconds")}
-                              if status == "cached" else {"status": "ran", "seconds": record["seconds"]})
+            result, record, status = _run_or_reuse(name, stage, stage_cfg, ctx, key, upstream, forced, code,
+                                                   distributed)
+            statuses[name] = _status_entry(status, record)
             ctx.results[name] = result
             ctx.reporter.stage_finished(name, status, record.get("seconds"), headline(name, result))
             upstream.append({"stage": name, "key": key, "outputs": record["outputs"]})
@@ -314,15 +291,74 @@ def _run_stages(cfg: PipelineConfig, run_dir: Path, data_dir: Path | None, force
 
                 check_models(cfg, ctx.dataset())  # before any training: models, layers, checkpoint
     progress["stage"] = None
+    return _finish(cfg, ctx, statuses, clock)
+
+
+def _context(cfg: PipelineConfig, run_dir: Path, data_dir: Path | None, reporter: Reporter | None, clock: Any,
+             main: bool) -> RunContext:
+    """The run's context; rank 0 also sweeps a killed run's leftovers and writes the resolved YAML."""
+    from mobilekd.pipeline_file import resolved_yaml
+
+    ctx = RunContext(config=cfg, run_dir=run_dir, data_dir=data_dir, reporter=reporter or Reporter(quiet=True))
+    ctx.run_info = clock.metadata()
+    if main:
+        sweep_temp(run_dir)  # leftovers of a run killed midway (stage folders are cleared anyway)
+        write_text(run_dir / "pipeline.yaml", resolved_yaml(cfg))
+    return ctx
+
+
+def _bundle_skipped(name: str, stage_cfg: BaseModel | None, ctx: RunContext) -> bool:
+    """The bundle stage is on but the gate failed and bundle.on_gate_failure is false."""
+    gate_report = ctx.results.get("gate")
+    return (name == "bundle" and stage_cfg is not None and gate_report is not None
+            and not gate_report.passed and not stage_cfg.on_gate_failure)
+
+
+def _not_run(stage_dir: Path, name: str, key: str, skip_bundle: bool, main: bool) -> dict[str, Any]:
+    """Record a stage that is off (or a bundle skipped after a failed gate); its status entry."""
+    if main:
+        _switch_off(stage_dir, name, key)
+    if skip_bundle:
+        return {"status": "skipped", "seconds": 0.0,
+                "reason": "the gate failed (set bundle.on_gate_failure: true to bundle anyway)"}
+    return {"status": "off", "seconds": 0.0}
+
+
+def _run_or_reuse(name: str, stage: Stage, stage_cfg: BaseModel, ctx: RunContext, key: str,
+                  upstream: list[dict[str, Any]], forced: bool, code: dict[str, Any],
+                  distributed: bool) -> tuple[BaseModel, dict[str, Any], str]:
+    """The stage's cached result when its key matches (every process agreeing under DDP), else a run."""
+    from mobilekd.distill import ddp
+
+    stage_dir = ctx.run_dir / name
+    if distributed and name not in ALL_RANKS:
+        return _on_main_only(name, stage, stage_cfg, ctx, stage_dir, key, upstream, forced, code)
+    hit = None if forced else _cached(stage_dir, key, stage)
+    if distributed and not all(ddp.gather_objects(hit is not None)):
+        hit = None  # every process must agree before rank 0 clears the folder
+    if hit is not None:
+        return hit[0], hit[1], "cached"
+    result, record = _execute(name, stage, stage_cfg, ctx, stage_dir, key, upstream, code=code)
+    return result, record, "ran"
+
+
+def _status_entry(status: str, record: dict[str, Any]) -> dict[str, Any]:
+    if status == "cached":
+        return {"status": "cached", "seconds": 0.0, "ran_seconds": record.get("seconds")}
+    return {"status": "ran", "seconds": record["seconds"]}
+
+
+def _finish(cfg: PipelineConfig, ctx: RunContext, statuses: dict[str, dict[str, Any]], clock: Any) -> RunOutcome:
+    """summary.json (status first) and report.html from the stages' results."""
     from mobilekd.report import write_report
     from mobilekd.summary import build_summary
 
     summary = build_summary(cfg.name, ctx.results, statuses, run=clock.metadata(finished=True))
     summary = {"pipeline": summary.pop("pipeline"), "mobilekd_version": summary.pop("mobilekd_version"),
                "status": run_status(summary), **summary}
-    write_json(run_dir / "summary.json", summary)
-    write_report(run_dir / "report.html", summary, ctx)
-    return RunOutcome(run_dir=run_dir, summary=summary, statuses=statuses)
+    write_json(ctx.run_dir / "summary.json", summary)
+    write_report(ctx.run_dir / "report.html", summary, ctx)
+    return RunOutcome(run_dir=ctx.run_dir, summary=summary, statuses=statuses)
 
 
 def _on_main_only(name: str, stage: Stage, stage_cfg: BaseModel, ctx: RunContext, stage_dir: Path, key: str,

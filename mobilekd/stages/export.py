@@ -19,6 +19,7 @@ class ExportResult(BaseModel):
 
 def run(cfg: ExportConfig, ctx: RunContext) -> ExportResult:
     from mobilekd.compress import quantize as q
+    from mobilekd.export import SUFFIX
     from mobilekd.export.executorch import export_executorch
 
     ds = ctx.dataset()
@@ -48,21 +49,20 @@ def run(cfg: ExportConfig, ctx: RunContext) -> ExportResult:
                 skipped.append(f"{fmt}/int8: quantize.{fmt} is off")
                 advance(1, info=f"{fmt} int8 skipped")
                 continue
+            path = out / f"student_int8{SUFFIX[fmt]}"
             if fmt == "executorch":
                 program = ctx.load_model(qres.model, "quantize")
-                keep(export_executorch(program, inputs, outputs, out / "student_int8.pte", cfg.executorch,
+                keep(export_executorch(program, inputs, outputs, path, cfg.executorch,
                                        variant="int8", scheme=qres.schemes["executorch"]))
             elif fmt == "onnx":
                 with np.load(ctx.path(qres.calibration)) as z:
                     calib = {k: z[k] for k in z.files}
                 count = len(next(iter(calib.values())))
                 feeds = [{k: v[i : i + 1] for k, v in calib.items()} for i in range(count)]
-                path = out / "student_int8.onnx"
                 scheme = q.quantize_onnx(fp32.path, path, options=scheme_cfg, calibration_feeds=feeds,
                                          keep_float=qres.keep_float)
                 keep(_describe("onnx", "int8", path, fp32, scheme, ctx.rel(fp32.path)))
             else:
-                path = out / "student_int8.mlpackage"
                 scheme = q.quantize_coreml(fp32.path, path, options=scheme_cfg)
                 keep(_describe("coreml", "int8", path, fp32, scheme, ctx.rel(fp32.path)))
             advance(1, info=f"{fmt} int8")
