@@ -19,6 +19,12 @@ def linear(start: float, end: float | None, epoch: int, epochs: int) -> float:
     return start * (1.0 - frac) + end * frac  # exact at both ends
 
 
+def without_history(scores: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+    """Scores (B, items) with the ids in each row's history (B, K) set to -1e4: the "discover"
+    shelf the *_new metrics rank (finite, so an all-history row stays a valid softmax)."""
+    return scores.scatter(1, history.long(), -1e4)
+
+
 class KDLoss(nn.Module):
     """Logit distillation (Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network").
 
@@ -57,8 +63,7 @@ class KDLoss(nn.Module):
         ce = F.cross_entropy(student_logits, targets)
         s_kd, t_kd = student_logits, teacher_logits.float()
         if history is not None:
-            s_kd = s_kd.scatter(1, history.long(), -1e4)
-            t_kd = t_kd.scatter(1, history.long(), -1e4)
+            s_kd, t_kd = without_history(s_kd, history), without_history(t_kd, history)
         kl = F.kl_div(F.log_softmax(s_kd / t, dim=-1), F.log_softmax(t_kd / t, dim=-1),
                       reduction="batchmean", log_target=True)
         loss = self.alpha * ce + (1.0 - self.alpha) * t * t * kl

@@ -14,6 +14,7 @@ from torch import nn
 from mobilekd.config import RankingKDConfig
 from mobilekd.data import DatasetInfo
 from mobilekd.distill.cache import LOGITS
+from mobilekd.distill.losses import without_history
 
 
 def position_weights(k: int, decay: float) -> torch.Tensor:
@@ -81,7 +82,7 @@ class RankingDistillLoss(nn.Module):
         if self.new_items and history is not None:
             # the "discover" shelf: the student's new items ranked among themselves (history items
             # removed, as the *_new metrics rank them), so the loss never pushes a re-buy down
-            s = s.scatter(1, history.long(), -1e4)
+            s = without_history(s, history)
         if self.form == "softmax":
             picked = F.log_softmax(s, dim=1).gather(1, top)  # (B, k)
             loss = -(picked * w).sum(dim=1).mean()
