@@ -1,13 +1,17 @@
 """Shopping guide benchmark: next-invoice ranking on UCI Online Retail, full training data, 3 seeds.
 
 Models come from the recipe (pipelines/shopping_guide.yaml) run through `run_pipeline` with config
-overrides, and are read back from each run's summary.json (test metrics) and distill/stage.json
-(validation metrics). Per seed: one run trains the teacher and the student alone (alpha = 1: no
-teacher signal); each KD variant loads that teacher (`teacher.checkpoint`) and distills; all with the
-stages after distill switched off. The KD variant with the best mean *validation* NDCG@10 is then
-completed (quantize, export, verify, bench, gate, bundle) in its own run directory, which reuses
-its cached data/teacher/distill stages. The baselines are not pipeline stages: they are fitted here
-with mobilekd.baselines on the same full training split and scored with mobilekd.evaluate.metrics.
+overrides, and are read back from each run's summary.json (test metrics) and stage.json (validation
+metrics). Three phases, each resumable from --work:
+  teachers  per seed: one run trains the recipe's teacher and the student alone (alpha = 1: no teacher
+            signal); every other teacher variant (TEACHERS, e.g. with item text) trains in its own run;
+  seeds     the teacher variant with the best mean *validation* NDCG@10 over all seeds is the one
+            distilled: each KD variant (KD_VARIANTS) loads it (`teacher.checkpoint`) and distills, with
+            the stages after distill switched off;
+  final     the KD variant with the best mean validation NDCG@10 is completed (quantize, export,
+            verify, bench, gate, bundle) in its own run directory, reusing its cached stages.
+The baselines are not pipeline stages: they are fitted here with mobilekd.baselines on the same full
+training split and scored with mobilekd.evaluate.metrics.
 
     python benchmarks/shopping_guide.py --data-dir ../shared/datasets
 
@@ -42,10 +46,19 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "shopping_guide"
 METRICS = ("ndcg@10", "ndcg@10_new", "ndcg@10_repeat", "recall@10", "recall@10_new")
 LATER = ("quantize", "export", "verify", "bench", "gate", "bundle")
+# Teacher variants (overrides of the recipe's teacher section), the distilled one chosen on validation.
+TEACHERS: dict[str, list[str]] = {
+    "recipe": [],  # the recipe's teacher as it stands
+    # + the fixed TF-IDF similarity of product descriptions over the last 10 lines, on new items only
+    "text": ["teacher.args.text=true", "teacher.args.text_len=10", "teacher.args.text_new_only=true"],
+}
 # KD variants (overrides of the recipe's distill section), chosen on validation.
 KD_VARIANTS: dict[str, list[str]] = {
     "logit_kd": [],  # the recipe's own distill section: alpha 0.5, T 1
     "logit_kd_alpha0.2": ["distill.alpha=0.2"],  # more weight on the teacher's catalogue-wide scores
+    # the KL term over the items not in the history only: the teacher's discovery knowledge
+    "kd_new": ["distill.kd_items=new"],
+    "kd_new_T2": ["distill.kd_items=new", "distill.temperature=2.0"],  # softer teacher scores on new items
     # ranking distillation of the teacher's top-10 new items (Tang & Wang 2018): opt-in with
     # --variants, since it lost 0.07 NDCG@10 on validation against the earlier teacher
     "rank_kd_new": ["distill.ranking={k: 10, decay: 5.0, weight: 0.5, new_items: true}"],
@@ -53,7 +66,8 @@ KD_VARIANTS: dict[str, list[str]] = {
 LABELS = {"most_popular": "most-popular", "repeat": "repeat rule (last K lines, popularity tie-break)",
           "history_frequency": "history frequency (all earlier lines)",
           "co_occurrence": "co-occurrence (last 10 lines -> next invoice)", "blend": "blend (weights tuned on val)",
-          "teacher": "teacher", "student_alone": "student alone (CE)", "student_kd": "student + KD (chosen on val)",
+          "teacher": "teacher (chosen on val)", "teacher_recipe": "teacher (recipe)",
+          "teacher_text": "teacher + item text", "student_alone": "student alone (CE)", "student_kd": "student + KD (chosen on val)",
           "student_kd_int8": "student + KD, int8"}
 
 
@@ -101,33 +115,58 @@ def variant_row(runs: list[dict], key: str = "metrics") -> dict:
     return {"params": runs[0]["params"], "metrics": {m: mean_std([r[key][m] for r in runs]) for m in METRICS}}
 
 
-def seed_record(seed: int, names: list[str], work: Path, data_dir: Path | None) -> dict:
-    """The teacher, the student alone and every KD variant of one seed (stages after distill off)."""
-    path = work / f"seed{seed}" / "record.json"
+def teacher_record(seed: int, teachers: list[str], work: Path, data_dir: Path | None) -> dict:
+    """Every teacher variant of one seed, and the student alone (trained in the recipe teacher's run)."""
+    path = work / f"seed{seed}" / "teachers.json"
     if path.exists():
         return read_json(path)
-    alone_dir = work / f"seed{seed}" / "alone"
-    s, d = run([f"seed={seed}", "distill.alpha=1.0", *off()], alone_dir, data_dir)
-    teacher_pt = alone_dir / "teacher" / "teacher.pt"
-    t_stage = read_json(alone_dir / "teacher" / "stage.json")["result"]
-    rec = {"teacher": {**s["models"]["teacher"], "val_metrics": t_stage["val_metrics"]},
-           "student_alone": {**s["models"]["student"], "val_metrics": d["val_metrics"]}, "kd": {}}
-    for name in names:
-        s, d = run([f"seed={seed}", f"teacher.checkpoint={teacher_pt}", *KD_VARIANTS[name], *off()],
-                   work / f"seed{seed}" / name, data_dir)
-        rec["kd"][name] = {**s["models"]["student"], "val_metrics": d["val_metrics"]}
+    rec: dict = {"teachers": {}}
+    for name in teachers:
+        run_dir = work / f"seed{seed}" / ("alone" if name == "recipe" else f"teacher-{name}")
+        # a server-only teacher needs a student in its run: there a 1-epoch throwaway one
+        student = ["distill.alpha=1.0"] + ([] if name == "recipe" else ["distill.epochs=1"])
+        s, _ = run([f"seed={seed}", *TEACHERS[name], *student, *off()], run_dir, data_dir)
+        t_stage = read_json(run_dir / "teacher" / "stage.json")["result"]
+        rec["teachers"][name] = {**s["models"]["teacher"], "val_metrics": t_stage["val_metrics"],
+                                 "checkpoint": str(run_dir / "teacher" / "teacher.pt")}
+        if name == "recipe":
+            d = read_json(run_dir / "distill" / "stage.json")["result"]
+            rec["student_alone"] = {**s["models"]["student"], "val_metrics": d["val_metrics"]}
     write_json(path, rec)
     return rec
 
 
-def final_summary(seed: int, chosen: str, work: Path, data_dir: Path | None) -> dict:
+def chosen_teacher(work: Path, seeds: list[int]) -> str:
+    """The teacher variant with the best mean validation NDCG@10 over the seeds: one choice for all."""
+    recs = [read_json(work / f"seed{s}" / "teachers.json")["teachers"] for s in seeds]
+    val = {n: float(np.mean([r[n]["val_metrics"]["ndcg@10"] for r in recs])) for n in recs[0]}
+    return max(val, key=val.get)
+
+
+def kd_overrides(seed: int, teacher: str, variant: str, work: Path) -> list[str]:
+    ckpt = read_json(work / f"seed{seed}" / "teachers.json")["teachers"][teacher]["checkpoint"]
+    return [f"seed={seed}", *TEACHERS[teacher], f"teacher.checkpoint={ckpt}", *KD_VARIANTS[variant]]
+
+
+def seed_record(seed: int, teacher: str, names: list[str], work: Path, data_dir: Path | None) -> dict:
+    """Every KD variant of one seed, distilled from the chosen teacher (stages after distill off)."""
+    path = work / f"seed{seed}" / f"kd-{teacher}.json"
+    rec = read_json(path) if path.exists() else {}
+    for name in names:
+        if name not in rec:
+            s, d = run([*kd_overrides(seed, teacher, name, work), *off()], work / f"seed{seed}" / f"{teacher}-{name}",
+                       data_dir)
+            rec[name] = {**s["models"]["student"], "val_metrics": d["val_metrics"]}
+            write_json(path, rec)
+    return rec
+
+
+def final_summary(seed: int, teacher: str, chosen: str, work: Path, data_dir: Path | None) -> dict:
     """The chosen variant with every stage on; its data/teacher/distill stages are cached."""
-    path = work / f"seed{seed}" / f"final-{chosen}.json"
+    path = work / f"seed{seed}" / f"final-{teacher}-{chosen}.json"
     if path.exists():
         return read_json(path)
-    teacher_pt = work / f"seed{seed}" / "alone" / "teacher" / "teacher.pt"
-    s, _ = run([f"seed={seed}", f"teacher.checkpoint={teacher_pt}", *KD_VARIANTS[chosen]],
-               work / f"seed{seed}" / chosen, data_dir)
+    s, _ = run(kd_overrides(seed, teacher, chosen, work), work / f"seed{seed}" / f"{teacher}-{chosen}", data_dir)
     write_json(path, s)
     return s
 
@@ -138,12 +177,17 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     p.add_argument("--work", type=Path, default=Path("/tmp/mobilekd-shopping-guide"))
-    p.add_argument("--variants", nargs="+", default=["logit_kd", "logit_kd_alpha0.2"], choices=list(KD_VARIANTS))
-    p.add_argument("--phase", choices=["all", "baselines", "seeds", "final", "report"], default="all",
+    p.add_argument("--teachers", nargs="+", default=list(TEACHERS), choices=list(TEACHERS))
+    p.add_argument("--variants", nargs="+", default=["logit_kd", "logit_kd_alpha0.2", "kd_new", "kd_new_T2"],
+                   choices=list(KD_VARIANTS))
+    p.add_argument("--phase", choices=["all", "baselines", "teachers", "seeds", "final", "report"], default="all",
                    help="run one part only (each part's results are kept in --work, so parts can run as "
-                        "parallel processes: baselines, seeds per seed, final per seed, then report)")
+                        "parallel processes: baselines, teachers per seed, seeds per seed once every seed's "
+                        "teachers are done, final per seed, then report)")
     p.add_argument("--no-docs", action="store_true")
     args = p.parse_args()
+    if "recipe" not in args.teachers:
+        p.error("--teachers must include recipe (its run trains the student alone)")
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     options = load_pipeline(RECIPE).data.options
@@ -152,19 +196,30 @@ def main() -> None:
     if args.phase in ("all", "baselines") and not base_path.exists():
         write_json(base_path, baselines(args.data_dir, history, long_history))
         print(f"baselines done {time.perf_counter() - t0:.0f}s", flush=True)
+    if args.phase in ("all", "teachers"):
+        for seed in args.seeds:
+            rec = teacher_record(seed, args.teachers, args.work, args.data_dir)
+            print(f"seed {seed} teachers done {time.perf_counter() - t0:.0f}s: "
+                  + " ".join(f"{k} {v['metrics']['ndcg@10']:.4f} (val {v['val_metrics']['ndcg@10']:.4f})"
+                             for k, v in rec["teachers"].items())
+                  + f" alone {rec['student_alone']['metrics']['ndcg@10']:.4f}", flush=True)
+    if args.phase in ("baselines", "teachers"):
+        return
+    every_seed = sorted(int(f.parent.name[4:]) for f in args.work.glob("seed*/teachers.json"))
+    teacher = chosen_teacher(args.work, every_seed)  # one choice for all seeds
     if args.phase in ("all", "seeds"):
         for seed in args.seeds:
-            rec = seed_record(seed, args.variants, args.work, args.data_dir)
-            print(f"seed {seed} done {time.perf_counter() - t0:.0f}s: teacher {rec['teacher']['metrics']['ndcg@10']:.4f} "
-                  f"alone {rec['student_alone']['metrics']['ndcg@10']:.4f} "
-                  + " ".join(f"{k} {v['metrics']['ndcg@10']:.4f}" for k, v in rec["kd"].items()), flush=True)
-    if args.phase == "baselines" or args.phase == "seeds":
+            rec = seed_record(seed, teacher, args.variants, args.work, args.data_dir)
+            print(f"seed {seed} KD from {teacher} done {time.perf_counter() - t0:.0f}s: "
+                  + " ".join(f"{k} {v['metrics']['ndcg@10']:.4f}" for k, v in rec.items()), flush=True)
+    if args.phase == "seeds":
         return
-    seeds = [read_json(args.work / f"seed{s}" / "record.json") for s in args.seeds]
-    every = [read_json(f) for f in sorted(args.work.glob("seed*/record.json"))]  # one choice for all seeds
-    val = {name: float(np.mean([r["kd"][name]["val_metrics"]["ndcg@10"] for r in every])) for name in args.variants}
+    trained = [read_json(args.work / f"seed{s}" / "teachers.json") for s in args.seeds]
+    kd = [read_json(args.work / f"seed{s}" / f"kd-{teacher}.json") for s in args.seeds]
+    every = [read_json(args.work / f"seed{s}" / f"kd-{teacher}.json") for s in every_seed]
+    val = {name: float(np.mean([r[name]["val_metrics"]["ndcg@10"] for r in every])) for name in args.variants}
     chosen = max(val, key=val.get)
-    finals = [final_summary(s, chosen, args.work, args.data_dir) for s in args.seeds]
+    finals = [final_summary(s, teacher, chosen, args.work, args.data_dir) for s in args.seeds]
     if args.phase == "final":
         return
     base = read_json(base_path)
@@ -172,10 +227,14 @@ def main() -> None:
     for name, b in base.items():
         variants[name] = {"params": 0, "metrics": {m: mean_std([b["metrics"][m]] * len(args.seeds)) for m in METRICS},
                           "deterministic": True, **({"weights": b["weights"]} if "weights" in b else {})}
-    variants["teacher"] = variant_row([r["teacher"] for r in seeds])
-    variants["student_alone"] = variant_row([r["student_alone"] for r in seeds])
+    for name in args.teachers:
+        variants[f"teacher_{name}"] = {**variant_row([r["teachers"][name] for r in trained]),
+                                       "val_ndcg@10": float(np.mean([r["teachers"][name]["val_metrics"]["ndcg@10"]
+                                                                     for r in trained]))}
+    variants["teacher"] = {**variants[f"teacher_{teacher}"], "variant": teacher}
+    variants["student_alone"] = variant_row([r["student_alone"] for r in trained])
     for name in args.variants:
-        variants[f"student_{name}"] = {**variant_row([r["kd"][name] for r in seeds]), "val_ndcg@10": val[name]}
+        variants[f"student_{name}"] = {**variant_row([r[name] for r in kd]), "val_ndcg@10": val[name]}
     variants["student_kd"] = {**variants[f"student_{chosen}"], "variant": chosen}
     variants["student_kd_int8"] = variant_row([f["models"]["student_int8"] for f in finals])
     arts = finals[0]["artifacts"]
@@ -185,6 +244,7 @@ def main() -> None:
     variants["student_kd_int8"]["parity"] = [{f"{a['format']}_{a['variant']}": a["parity"] for a in f["artifacts"]}
                                              for f in finals]
     result = {"benchmark": SECTION, "seeds": args.seeds, "variants": variants, "selected_on": "validation",
+              "teacher_selected": teacher,
               "kd_selected": chosen, "kd_val_ndcg@10": val, "history": history,
               "machine": f"{platform.processor() or platform.machine()}, shared 2-core CPU",
               "command": "python benchmarks/shopping_guide.py --data-dir ../shared/datasets"}
@@ -235,12 +295,13 @@ def table(result: dict) -> str:
     lines = [f"Online Retail, the whole next invoice from the last {result['history']} lines; test = each held-out "
              f"customer's last invoice; mean ± std over seeds {result['seeds']} (baselines have no seed). `_new`: "
              "items not in the history, ranked with history items removed; `_repeat`: items bought before "
-             f"(Li et al. TOIS 2023). KD variant chosen on validation: **{result['kd_selected']}**. "
+             f"(Li et al. TOIS 2023). Teacher distilled, chosen on validation: **{result['teacher_selected']}**; KD "
+             f"variant chosen on validation: **{result['kd_selected']}**. "
              f"{result['machine']}.", "",
              "| model | NDCG@10 | NDCG@10 new | NDCG@10 repeat | Recall@10 | Recall@10 new | params |",
              "|---|---:|---:|---:|---:|---:|---:|"]
-    order = [k for k in ("most_popular", "repeat", "history_frequency", "co_occurrence", "blend", "teacher",
-                         "student_alone") if k in v]
+    order = [k for k in ("most_popular", "repeat", "history_frequency", "co_occurrence", "blend") if k in v]
+    order += [k for k in v if k.startswith("teacher_")] + ["teacher", "student_alone"]
     order += [k for k in v if k.startswith("student_") and k not in order and k not in ("student_kd", "student_kd_int8")]
     order += ["student_kd", "student_kd_int8"]
     for k in order:

@@ -5,6 +5,7 @@ Variants, all overrides of pipelines/voice_commands.yaml (same data, student, op
   student_alone        DS-CNN on labels only (alpha = 1: no KD term)
   student_kd_logit     + Hinton logit KD (the recipe's T and alpha)
   student_kd_feature   + logit KD + the recipe's FitNets hint
+  student_kd_feature_label  the same with more weight on the labels and a softer T (alpha 0.7, T 2)
   best KD student int8 the KD variant with the better mean validation accuracy, PT2E int8 (XNNPACK)
 Each seed and variant is one run directory (so re-running the script reuses every finished stage); every
 variant runs the quantize stage, so the int8 numbers of the chosen variant come from the same runs.
@@ -37,7 +38,7 @@ RESULT = REPO / "benchmarks" / "results" / "voice_commands.json"
 DOC = REPO / "docs" / "benchmarks.md"
 RECIPE = REPO / "mobilekd" / "recipes" / "voice_commands.yaml"
 AFTER_QUANTIZE = ("export", "verify", "bench", "gate", "bundle")
-KD = ("student_kd_logit", "student_kd_feature")
+KD = ("student_kd_logit", "student_kd_feature", "student_kd_feature_label")
 METRICS = ("accuracy", "f1_macro", "false_accept_rate")
 
 
@@ -45,7 +46,8 @@ def variant_docs(base: dict[str, Any]) -> dict[str, dict[str, Any]]:
     d = dict(base["distill"])
     plain = {k: v for k, v in d.items() if k != "hints"}
     return {"student_alone": {**plain, "alpha": 1.0}, "student_kd_logit": plain,
-            "student_kd_feature": {**plain, "hints": d["hints"]}}
+            "student_kd_feature": {**plain, "hints": d["hints"]},
+            "student_kd_feature_label": {**plain, "hints": d["hints"], "alpha": 0.7, "temperature": 2.0}}
 
 
 def run_once(doc: dict[str, Any], run_dir: Path, data_dir: str) -> dict[str, Any]:
