@@ -29,14 +29,19 @@ def verify_command(
 ) -> None:
     """Check the manifest against its schema, every sha256, and re-run the golden vectors."""
     from mobilekd.bundle.verify import verify_bundle
+    from mobilekd.commands.options import log_beside
+    from mobilekd.logs import capture
 
-    report = verify_bundle(bundle, max_bytes=max_bytes)
+    log = log_beside(None, "bundle-verify")  # never inside the bundle: its files are checked
+    with capture(log):  # the runtimes' own chatter (torchao, cpuinfo, coremltools) goes here
+        report = verify_bundle(bundle, max_bytes=max_bytes)
     table = Table(title=f"bundle verify {bundle}")
     for col in ("check", "status", "detail"):
         table.add_column(col)
     for c in report.checks:
         table.add_row(c.name, f"[{_STYLE[c.status]}]{c.status}[/]", c.detail)
     out.print(table)
+    out.print(f"log   {log}  (the runtimes' own output)", highlight=False)
     if not report.ok:
         for c in report.failures:
             err.print(f"[bold red]FAILED[/] {c.name}: {c.detail}", highlight=False, soft_wrap=True)
@@ -74,7 +79,11 @@ def query_command(
 
     if fmt is not None and fmt not in ("onnx", "executorch"):
         raise ConfigError(f"--format: expected onnx or executorch, got {fmt!r}")
-    result = query_bundle(bundle, text, k=k, fmt=fmt, max_bytes=max_bytes)
+    from mobilekd.commands.options import log_beside
+    from mobilekd.logs import capture
+
+    with capture(log_beside(None, "bundle-query")):  # the runtime's own chatter goes to the temp log
+        result = query_bundle(bundle, text, k=k, fmt=fmt, max_bytes=max_bytes)
     if as_json:
         out.print_json(result.model_dump_json())
         return

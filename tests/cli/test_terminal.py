@@ -98,3 +98,14 @@ def test_quiet_prints_only_the_verdict(tty_run):
                        capture_output=True, text=True, timeout=300)
     assert r.stderr == ""
     assert r.stdout.count("\n") == 1 and r.stdout.startswith("quickstart: gate ")
+
+
+def test_bundle_verify_shows_only_mobilekd(tty_run):
+    """`bundle verify` re-runs the golden vectors on each runtime: their import and run chatter
+    (torchao, cpuinfo, coremltools) goes to a temp log, never to the terminal or into the bundle."""
+    run_dir, _ = tty_run
+    r = subprocess.run([sys.executable, "-m", "mobilekd", "bundle", "verify", str(run_dir / "bundle" / "bundle.zip")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert not NOISE.search(r.stdout + r.stderr), NOISE.search(r.stdout + r.stderr).group(0)
+    assert "intact" in r.stdout and "mobilekd-bundle-verify.log" in r.stdout
