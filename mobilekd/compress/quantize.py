@@ -53,6 +53,13 @@ class OnnxQuant(StrictModel):
     # ONNX op types to quantize (onnxruntime's op_types_to_quantize); None: every type it can. An audio
     # front end needs [Conv, Gemm]: a uint8 power spectrum into the mel MatMul keeps only ~24 dB.
     op_types: list[str] | None = None
+    # Weights in 7 bits (ORT's reduce_range). On x86-64 CPUs without VNNI, ORT's int8 kernels multiply
+    # uint8 activations by int8 weights in pairs summed into int16, which saturates when both are
+    # large: per-channel weights use the full int8 range in every channel, and there the int8 files
+    # disagreed with the float model (tiny digits CNN: top-1 0.80 against 0.98 for the same file run
+    # unfused). ORT's docs advise reduce_range on such machines. None (default): on when this host is
+    # x86-64 without VNNI, where the file is verified; phones (ARM) do not saturate either way.
+    reduce_range: bool | None = None
 
 
 class CoreMLQuant(StrictModel):
@@ -388,6 +395,7 @@ def quantize_onnx(
         raise StageError(f"quantize_onnx: fp32 model {fp32_path} does not exist")
     if options.scheme == "static" and not calibration_feeds:
         raise StageError("quantize_onnx: static quantization needs calibration_feeds, got none")
+    reduce_range = options.reduce_range if options.reduce_range is not None else x86_without_vnni()
     with tempfile.TemporaryDirectory(prefix="mobilekd-ortq-") as tmpdir:
         src = _pre_process(fp32_path, Path(tmpdir) / "pre.onnx")
         exclude = onnx_nodes_of_modules(src, keep_float)
@@ -397,14 +405,29 @@ def quantize_onnx(
                           "percentile": CalibrationMethod.Percentile}[options.calibration]
                 quantize_static(str(src), str(tmp), _feeds_reader(calibration_feeds),
                                 quant_format=QuantFormat.QDQ, per_channel=options.per_channel,
+                                reduce_range=reduce_range,
                                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                                 calibrate_method=method, op_types_to_quantize=options.op_types,
                                 nodes_to_exclude=exclude)
             else:
-                quantize_dynamic(str(src), str(tmp), per_channel=options.per_channel,
+                quantize_dynamic(str(src), str(tmp), per_channel=options.per_channel, reduce_range=reduce_range,
                                  weight_type=QuantType.QInt8, op_types_to_quantize=options.op_types,
                                  nodes_to_exclude=exclude)
     return scheme_label("onnx", options, keep_float=keep_float)
+
+
+def x86_without_vnni() -> bool:
+    """True on an x86-64 host whose CPU has no VNNI (avx512_vnni / avx_vnni in /proc/cpuinfo): where
+    ORT's u8 x s8 int8 kernels can saturate (see OnnxQuant.reduce_range)."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "vnni" not in flags
 
 
 # --------------------------------------------------------------------------- Core ML
