@@ -136,37 +136,35 @@ def teacher_record(seed: int, teachers: list[str], work: Path, data_dir: Path | 
     return rec
 
 
-def chosen_teacher(work: Path, seeds: list[int]) -> str:
-    """The teacher variant with the best mean validation NDCG@10 over the seeds: one choice for all."""
-    recs = [read_json(work / f"seed{s}" / "teachers.json")["teachers"] for s in seeds]
-    val = {n: float(np.mean([r[n]["val_metrics"]["ndcg@10"] for r in recs])) for n in recs[0]}
-    return max(val, key=val.get)
+def mean_val(records: list[dict], names: list[str]) -> dict[str, float]:
+    """Each variant's validation NDCG@10, averaged over the seeds' records {name: row}."""
+    return {n: float(np.mean([r[n]["val_metrics"]["ndcg@10"] for r in records])) for n in names}
 
 
-def kd_overrides(seed: int, teacher: str, variant: str, work: Path) -> list[str]:
-    ckpt = read_json(work / f"seed{seed}" / "teachers.json")["teachers"][teacher]["checkpoint"]
-    return [f"seed={seed}", *TEACHERS[teacher], f"teacher.checkpoint={ckpt}", *KD_VARIANTS[variant]]
+def kd_overrides(seed: int, teacher: str, checkpoint: str, variant: str) -> list[str]:
+    return [f"seed={seed}", *TEACHERS[teacher], f"teacher.checkpoint={checkpoint}", *KD_VARIANTS[variant]]
 
 
-def seed_record(seed: int, teacher: str, names: list[str], work: Path, data_dir: Path | None) -> dict:
+def seed_record(seed: int, teacher: str, checkpoint: str, names: list[str], work: Path,
+                data_dir: Path | None) -> dict:
     """Every KD variant of one seed, distilled from the chosen teacher (stages after distill off)."""
     path = work / f"seed{seed}" / f"kd-{teacher}.json"
     rec = read_json(path) if path.exists() else {}
     for name in names:
         if name not in rec:
-            s, d = run([*kd_overrides(seed, teacher, name, work), *off()], work / f"seed{seed}" / f"{teacher}-{name}",
-                       data_dir)
+            s, d = run([*kd_overrides(seed, teacher, checkpoint, name), *off()],
+                       work / f"seed{seed}" / f"{teacher}-{name}", data_dir)
             rec[name] = {**s["models"]["student"], "val_metrics": d["val_metrics"]}
             write_json(path, rec)
     return rec
 
 
-def final_summary(seed: int, teacher: str, chosen: str, work: Path, data_dir: Path | None) -> dict:
+def final_summary(seed: int, teacher: str, checkpoint: str, chosen: str, work: Path, data_dir: Path | None) -> dict:
     """The chosen variant with every stage on; its data/teacher/distill stages are cached."""
     path = work / f"seed{seed}" / f"final-{teacher}-{chosen}.json"
     if path.exists():
         return read_json(path)
-    s, _ = run(kd_overrides(seed, teacher, chosen, work), work / f"seed{seed}" / f"{teacher}-{chosen}", data_dir)
+    s, _ = run(kd_overrides(seed, teacher, checkpoint, chosen), work / f"seed{seed}" / f"{teacher}-{chosen}", data_dir)
     write_json(path, s)
     return s
 
@@ -205,21 +203,22 @@ def main() -> None:
                   + f" alone {rec['student_alone']['metrics']['ndcg@10']:.4f}", flush=True)
     if args.phase in ("baselines", "teachers"):
         return
-    every_seed = sorted(int(f.parent.name[4:]) for f in args.work.glob("seed*/teachers.json"))
-    teacher = chosen_teacher(args.work, every_seed)  # one choice for all seeds
+    # every seed whose teachers are trained, read once: one choice of teacher (and of KD) for all seeds
+    trained = {int(f.parent.name[4:]): read_json(f) for f in sorted(args.work.glob("seed*/teachers.json"))}
+    teacher_val = mean_val([r["teachers"] for r in trained.values()], args.teachers)
+    teacher = max(teacher_val, key=teacher_val.get)
+    ckpt = {seed: r["teachers"][teacher]["checkpoint"] for seed, r in trained.items()}
     if args.phase in ("all", "seeds"):
         for seed in args.seeds:
-            rec = seed_record(seed, teacher, args.variants, args.work, args.data_dir)
+            rec = seed_record(seed, teacher, ckpt[seed], args.variants, args.work, args.data_dir)
             print(f"seed {seed} KD from {teacher} done {time.perf_counter() - t0:.0f}s: "
                   + " ".join(f"{k} {v['metrics']['ndcg@10']:.4f}" for k, v in rec.items()), flush=True)
     if args.phase == "seeds":
         return
-    trained = [read_json(args.work / f"seed{s}" / "teachers.json") for s in args.seeds]
-    kd = [read_json(args.work / f"seed{s}" / f"kd-{teacher}.json") for s in args.seeds]
-    every = [read_json(args.work / f"seed{s}" / f"kd-{teacher}.json") for s in every_seed]
-    val = {name: float(np.mean([r[name]["val_metrics"]["ndcg@10"] for r in every])) for name in args.variants}
+    kd_all = {seed: read_json(args.work / f"seed{seed}" / f"kd-{teacher}.json") for seed in trained}
+    val = mean_val(list(kd_all.values()), args.variants)
     chosen = max(val, key=val.get)
-    finals = [final_summary(s, teacher, chosen, args.work, args.data_dir) for s in args.seeds]
+    finals = [final_summary(s, teacher, ckpt[s], chosen, args.work, args.data_dir) for s in args.seeds]
     if args.phase == "final":
         return
     base = read_json(base_path)
@@ -228,13 +227,12 @@ def main() -> None:
         variants[name] = {"params": 0, "metrics": {m: mean_std([b["metrics"][m]] * len(args.seeds)) for m in METRICS},
                           "deterministic": True, **({"weights": b["weights"]} if "weights" in b else {})}
     for name in args.teachers:
-        variants[f"teacher_{name}"] = {**variant_row([r["teachers"][name] for r in trained]),
-                                       "val_ndcg@10": float(np.mean([r["teachers"][name]["val_metrics"]["ndcg@10"]
-                                                                     for r in trained]))}
+        variants[f"teacher_{name}"] = {**variant_row([trained[s]["teachers"][name] for s in args.seeds]),
+                                       "val_ndcg@10": teacher_val[name]}
     variants["teacher"] = {**variants[f"teacher_{teacher}"], "variant": teacher}
-    variants["student_alone"] = variant_row([r["student_alone"] for r in trained])
+    variants["student_alone"] = variant_row([trained[s]["student_alone"] for s in args.seeds])
     for name in args.variants:
-        variants[f"student_{name}"] = {**variant_row([r[name] for r in kd]), "val_ndcg@10": val[name]}
+        variants[f"student_{name}"] = {**variant_row([kd_all[s][name] for s in args.seeds]), "val_ndcg@10": val[name]}
     variants["student_kd"] = {**variants[f"student_{chosen}"], "variant": chosen}
     variants["student_kd_int8"] = variant_row([f["models"]["student_int8"] for f in finals])
     arts = finals[0]["artifacts"]

@@ -416,18 +416,17 @@ def quantize_onnx(
     return scheme_label("onnx", options, keep_float=keep_float)
 
 
-def x86_without_vnni() -> bool:
-    """True on an x86-64 host whose CPU has no VNNI (avx512_vnni / avx_vnni in /proc/cpuinfo): where
-    ORT's u8 x s8 int8 kernels can saturate (see OnnxQuant.reduce_range)."""
+def x86_without_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True on an x86-64 host whose CPU has no VNNI (no avx512_vnni / avx_vnni flag in `cpuinfo`):
+    where ORT's u8 x s8 int8 kernels can saturate (see OnnxQuant.reduce_range)."""
     import platform
 
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
     try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
+        return "vnni" not in cpuinfo.read_text()
+    except OSError:  # no /proc (macOS, Windows): leave ORT's default
         return False
-    return "vnni" not in flags
 
 
 # --------------------------------------------------------------------------- Core ML

@@ -210,9 +210,9 @@ def fit(model: nn.Module, spec: TrainSpec, objective: Objective, *, aux: nn.Modu
     opt = make_optimizer(trained, settings)
     clip_params = [p for g in opt.param_groups for p in g["params"]]
     sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed)
-    steps = max(1, epochs * ((len(sampler) + local_batch - 1) // local_batch))
-    if train.windows is not None:  # packing whole windows never needs more steps than rows one by one
-        steps = max(1, epochs * ((n + settings.batch_size - 1) // settings.batch_size))
+    # steps of the cosine schedule; packed whole windows (>= batch_size rows a step) take at most this many
+    per_epoch = (-(-n // settings.batch_size) if train.windows is not None else -(-len(sampler) // local_batch))
+    steps = max(1, epochs * per_epoch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if settings.scheduler == "cosine" else None
     net: nn.Module = trained
     if world > 1:

@@ -52,18 +52,16 @@ def test_scheme_labels_and_strict_options():
 def test_reduce_range_defaults_to_the_host_cpu(monkeypatch, tmp_path):
     """None: 7-bit weights only on x86-64 without VNNI (ORT's u8 x s8 kernels saturate there)."""
     import platform
-    from pathlib import Path
 
     from mobilekd.compress import quantize as q
 
-    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
-    assert q.x86_without_vnni() is False  # a phone-class ARM host: never
-    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     info = tmp_path / "cpuinfo"
-    real_read = Path.read_text
+    info.write_text("flags\t\t: fpu avx2 avx512f\n")
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert q.x86_without_vnni(info) is False  # a phone-class ARM host: never
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     for flags, expected in (("fpu avx2 avx512f", True), ("fpu avx2 avx512_vnni", False), ("fpu avx2 avx_vnni", False)):
         info.write_text(f"flags\t\t: {flags}\n")
-        monkeypatch.setattr(Path, "read_text",
-                            lambda self, *a, **k: real_read(info) if str(self) == "/proc/cpuinfo" else real_read(self, *a, **k))
-        assert q.x86_without_vnni() is expected, flags
+        assert q.x86_without_vnni(info) is expected, flags
+    assert q.x86_without_vnni(tmp_path / "missing") is False
     assert OnnxQuant().reduce_range is None and OnnxQuant(reduce_range=True).reduce_range is True
